@@ -1,0 +1,66 @@
+"""The `sealer` command: a thin click layer over the library.
+
+Errors are mapped to exit codes here and only here: 0 ok, 1 failure, 2 usage. Heavy modules are
+imported inside commands, so `sealer --help` and `sealer unseal` start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ..errors import SealerError
+from ._common import CONTEXT
+from .keys import keys
+from .repo import init
+from .seal import seal, set_
+from .unseal import exec_, unseal
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="sealer", message="sealer %(version)s")
+def cli() -> None:
+    """Sealed secrets for GitOps.
+
+    Developers seal values with an environment's public key and commit the sealed YAML; deploy
+    tooling holds the private keys and unseals at deploy time. See README.md and docs/format.md.
+    """
+
+
+for command in (init, keys, seal, set_, unseal, exec_):
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: one-line errors, never a traceback (unless SEALER_DEBUG=1)."""
+    try:
+        cli.main(args=argv, prog_name="sealer", standalone_mode=False)
+    except SealerError as e:
+        _fail(str(e), e.exit_code)
+    except click.exceptions.Abort:
+        _fail("aborted", 1)
+    except click.ClickException as e:
+        ctx = getattr(e, "ctx", None)
+        usage = f"{ctx.get_usage()}\nTry '{ctx.command_path} --help' for help.\n" if ctx else ""
+        sys.stderr.write(usage)
+        _fail(e.format_message(), e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except BrokenPipeError:
+        os._exit(1)
+    except Exception as e:
+        if os.environ.get("SEALER_DEBUG") == "1":
+            raise
+        # The message of an unexpected exception could echo input; print only its type.
+        _fail(f"internal error ({type(e).__name__}); rerun with SEALER_DEBUG=1 for details and report it", 1)
+    sys.exit(0)
+
+
+def _fail(message: str, code: int) -> None:
+    sys.stderr.write(f"sealer: error: {message}\n")
+    sys.stderr.flush()
+    sys.exit(code)

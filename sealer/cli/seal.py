@@ -1,0 +1,145 @@
+"""`sealer seal` and `sealer set`: the developer's commands. Public keys only."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from ._common import CONTEXT, emit_json, env_option, is_tty, note, output_option, repo_config
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, allow_dash=True))
+@env_option
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
+    help="Write here instead of in place ('-' for stdout). One input file only.",
+)
+@click.option("--scope", help="strict (default for Secrets), namespace, env (default otherwise), or a label.")
+@output_option
+def seal(files: tuple[Path, ...], env: str | None, out: Path | None, scope: str | None, output: str) -> None:
+    """Seal the plaintext values of FILE… to their environment's keys, in place.
+
+    Values already sealed to the current keys keep their exact bytes. FILE '-' reads stdin and
+    writes stdout (needs --env).
+    """
+    from ..errors import UsageError
+    from ..seal import seal_file, seal_text, target
+
+    if out is not None and len(files) != 1:
+        raise UsageError("-o/--out takes exactly one input file")
+    cfg = repo_config()
+    reports = []
+    if files == (Path("-"),):
+        if env is None:
+            raise UsageError("sealing stdin needs --env")
+        t = target(cfg, None, env)
+        text = _stdin_text()
+        new, report = seal_text(text, "<stdin>", env=t.env, recipients=t.recipients, scope=scope)
+        _write_out(out, new)
+        reports.append(report)
+    else:
+        to_stdout = out is not None and str(out) == "-"
+        for f in _progress(files, "sealing"):
+            new, report = seal_file(
+                cfg, f, env=env, scope=scope, out=None if to_stdout else out, write=not to_stdout
+            )
+            if to_stdout:
+                _write_out(out, new)
+            reports.append(report)
+    if output == "json":
+        emit_json([r.to_dict() for r in reports])
+        return
+    for r in reports:
+        state = f"sealed {r.sealed} value(s)" if r.sealed else "nothing new to seal"
+        note(f"{r.source}: {state} for {r.env}; {r.kept} already current")
+        if r.stale:
+            note(
+                f"{r.source}: {len(r.stale)} value(s) sealed to other keys (e.g. {r.stale[0][0]}); "
+                "a custodian re-seals them with: sealer reseal"
+            )
+
+
+@click.command(name="set", context_settings=CONTEXT)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path")
+@click.option(
+    "--from-file",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Read the value from this file (exact bytes). Default: stdin, one trailing newline removed.",
+)
+@env_option
+@click.option(
+    "--type",
+    "vtype",
+    type=click.Choice(["str", "int", "float", "bool"]),
+    help="YAML type of a value outside Secrets (default: keep the existing type, else str).",
+)
+@click.option("--document", type=int, help="Which YAML document of the file (0 is the first).")
+def set_(
+    file: Path, path: str, from_file: Path | None, env: str | None, vtype: str | None, document: int | None
+) -> None:
+    """Seal one value into FILE at PATH (e.g. stringData.password, data["tls.crt"]).
+
+    Needs only public keys; only that value's line changes.
+    """
+    from ..paths import parse_path
+    from ..seal import set_in_file
+
+    value_path = parse_path(path)
+    value = _read_value(from_file)
+    cfg = repo_config()
+    codes = {"str": "s", "int": "i", "float": "f", "bool": "t"}
+    set_in_file(
+        cfg, file, value_path, value, env=env, vtype=codes[vtype] if vtype else None, document=document
+    )
+    note(f"{file}: sealed {path}")
+
+
+def _read_value(from_file: Path | None) -> bytes:
+    from ..errors import InputError
+
+    if from_file is not None and str(from_file) != "-":
+        try:
+            return from_file.read_bytes()
+        except OSError as e:
+            raise InputError(f"cannot read: {e.strerror}", file=str(from_file)) from None
+    if from_file is None and sys.stdin.isatty():
+        return click.prompt("value", hide_input=True, confirmation_prompt=True, err=True).encode()
+    data = sys.stdin.buffer.read()
+    if from_file is None:
+        if data.endswith(b"\r\n"):
+            data = data[:-2]
+        elif data.endswith(b"\n"):
+            data = data[:-1]
+    return data
+
+
+def _stdin_text() -> str:
+    from ..fsio import decode_text
+
+    return decode_text(sys.stdin.buffer.read(), "<stdin>")
+
+
+def _write_out(out: Path | None, text: str) -> None:
+    from ..fsio import atomic_write
+
+    if out is None or str(out) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        atomic_write(out, text.encode())
+
+
+def _progress(items: tuple[Path, ...], label: str) -> Iterator[Path]:
+    """A progress bar on a terminal for long runs; plain iteration otherwise."""
+    if not (is_tty() and len(items) > 20):
+        yield from items
+        return
+    with click.progressbar(items, label=label, file=sys.stderr) as bar:
+        yield from bar

@@ -1,0 +1,77 @@
+"""Reading input safely and writing files atomically.
+
+Every write goes to a temp file in the target's directory, is fsynced, then renamed over the target,
+so a crash leaves the old file or the new one, never a torn one. Temp files get the target's mode
+(0600 for new files that may hold secrets), so plaintext is never briefly world-readable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from .errors import InputError
+
+MAX_FILE_BYTES = 8 * 1024 * 1024
+
+
+def read_text(path: str | Path, *, limit: int = MAX_FILE_BYTES) -> str:
+    """Read a UTF-8 file with a size cap; every failure is an InputError naming the file."""
+    p = str(path)
+    try:
+        with open(p, "rb") as f:
+            data = f.read(limit + 1)
+    except FileNotFoundError:
+        raise InputError("no such file", file=p) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, expected a file", file=p) from None
+    except PermissionError:
+        raise InputError("permission denied", file=p, hint="check the file's owner and mode") from None
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror}", file=p) from None
+    return decode_text(data, p, limit=limit)
+
+
+def decode_text(data: bytes, source: str, *, limit: int = MAX_FILE_BYTES) -> str:
+    if len(data) > limit:
+        raise InputError(f"larger than the {limit // (1024 * 1024)} MiB limit", file=source)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"not UTF-8 text (bad byte at offset {e.start})", file=source) from None
+
+
+def atomic_write(path: str | Path, data: bytes, *, mode: int | None = None) -> None:
+    """Replace `path` with `data` atomically. Keeps an existing file's mode unless `mode` is given."""
+    p = Path(path)
+    directory = p.parent if str(p.parent) else Path(".")
+    if mode is None:
+        try:
+            mode = stat.S_IMODE(os.stat(p).st_mode)
+        except FileNotFoundError:
+            mode = 0o644
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=directory)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,24 @@
+"""Setting up a repository: `.sealer.yaml` plus an empty `keys/` registry per environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import CONFIG_NAME, KEYS_DIR, write_config
+from .errors import UsageError
+from .registry import Registry
+
+
+def init_repo(root: Path, envs: list[str]) -> list[Path]:
+    if (root / CONFIG_NAME).exists():
+        raise UsageError(f"{root / CONFIG_NAME} already exists", hint="edit it to add environments")
+    if len(set(envs)) != len(envs):
+        raise UsageError("an environment is named twice")
+    write_config(root, envs)
+    created = [root / CONFIG_NAME]
+    for env in envs:
+        reg = Registry(root / KEYS_DIR / f"{env}.yaml", env, [])
+        if not reg.path.exists():
+            reg.save()
+            created.append(reg.path)
+    return created

@@ -1,0 +1,372 @@
+"""The writing side: seal a file's plaintext values and set single values. Public keys only."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path as Path_
+from typing import Any
+
+from . import envelope
+from .config import Config
+from .document import (
+    SCOPES_SECRET,
+    Document,
+    Edit,
+    Meta,
+    SealedFile,
+    Selector,
+    apply_edits,
+    line_end,
+    load,
+    meta_edit,
+    plaintext_of,
+    replace_scalar,
+    scalar_end,
+)
+from .errors import EnvironmentMismatch, InputError, PathError, UnsealError, UsageError
+from .fsio import atomic_write, read_text
+from .keys import Recipient
+from .paths import Path, format_path
+
+
+@dataclass
+class SealReport:
+    source: str
+    env: str
+    sealed: int = 0
+    kept: int = 0
+    stale: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (path, kids) on other keys
+    changed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.source,
+            "env": self.env,
+            "sealed": self.sealed,
+            "unchanged": self.kept,
+            "stale": [{"path": p, "kids": list(k)} for p, k in self.stale],
+            "changed": self.changed,
+        }
+
+
+def check_env(sf: SealedFile, env: str) -> None:
+    existing = sf.env
+    if existing is not None and existing != env:
+        raise EnvironmentMismatch(
+            f"is already sealed for environment {existing!r}, not {env!r}",
+            file=sf.source,
+            hint=f"use --env {existing}, or start from the plaintext file",
+        )
+
+
+def seal_text(
+    text: str,
+    source: str,
+    *,
+    env: str,
+    recipients: Sequence[Recipient],
+    selector: Selector | None = None,
+    scope: str | None = None,
+    now: int | None = None,
+) -> tuple[str, SealReport]:
+    """Seal every selected plaintext value; leave current tokens byte-identical."""
+    sf = load(text, source, selector)
+    check_env(sf, env)
+    now = int(time.time()) if now is None else now
+    current = tuple(r.kid for r in recipients)
+    report = SealReport(source, env)
+    edits: list[Edit] = []
+    for doc in sf.docs:
+        if not doc.leaves and doc.meta is None:
+            continue
+        doc_scope = _scope_for(doc, scope, source)
+        for leaf in doc.leaves:
+            ctx = doc.context(env, doc_scope, leaf.path)
+            if leaf.sealed:
+                tok = leaf.token(source)
+                moved = envelope.mismatches(tok, ctx)
+                if moved:
+                    raise UnsealError(
+                        f"value at {format_path(leaf.path)} was sealed for a different {' and '.join(moved)}",
+                        file=source,
+                        hint=f"set it again: sealer set {source} '{format_path(leaf.path)}'",
+                    )
+                if tok.kids == current:
+                    report.kept += 1
+                else:
+                    report.stale.append((format_path(leaf.path), tok.kids))
+                continue
+            vtype, data = plaintext_of(leaf, source)
+            token = envelope.seal(vtype, data, ctx, recipients, sealed_at=now)
+            edits.append(replace_scalar(text, leaf.node, token))
+            report.sealed += 1
+        m = meta_edit(text, doc, Meta(1, env, doc_scope))
+        if m is not None:
+            edits.append(m)
+    new = apply_edits(text, edits) if edits else text
+    report.changed = new != text
+    return new, report
+
+
+def _scope_for(doc: Document, requested: str | None, source: str) -> str:
+    existing = doc.meta.scope if doc.meta else None
+    scope = requested or existing or doc.default_scope()
+    if existing is not None and scope != existing and any(leaf.sealed for leaf in doc.leaves):
+        raise UsageError(
+            f"document {doc.index} is sealed with scope {existing!r}; changing it to {scope!r} "
+            "needs every value re-sealed",
+            file=source,
+            hint="start from the plaintext, or keep the scope",
+        )
+    if doc.is_secret:
+        if scope not in SCOPES_SECRET:
+            raise UsageError(
+                f"scope {scope!r} is not one of {', '.join(SCOPES_SECRET)} for a Secret", file=source
+            )
+        if scope == "strict" and not doc.name:
+            raise InputError(
+                f"document {doc.index}: a Secret sealed with strict scope needs metadata.name",
+                file=source,
+                hint="add metadata.name, or use --scope namespace",
+            )
+    return scope
+
+
+def set_value(
+    text: str,
+    source: str,
+    path: Path,
+    value: bytes,
+    *,
+    env: str,
+    recipients: Sequence[Recipient],
+    vtype: str | None = None,
+    selector: Selector | None = None,
+    document: int | None = None,
+    now: int | None = None,
+) -> str:
+    """Seal one new value at `path`.
+
+    Only that value's line changes (plus the sealer: block when the document is sealed the first time).
+    """
+    sf = load(text, source, selector)
+    check_env(sf, env)
+    doc = _pick_document(sf, path, document)
+    now = int(time.time()) if now is None else now
+    scope = _scope_for(doc, None, source)
+    ctx = doc.context(env, scope, path)
+    if doc.is_secret:
+        if len(path) != 2 or path[0] not in ("data", "stringData") or not isinstance(path[1], str):
+            raise PathError(
+                f"{format_path(path)}: a Secret's values live under data or stringData",
+                file=source,
+                hint='e.g. stringData.password or data["tls.crt"]',
+            )
+        vtype = "b" if path[0] == "data" else "s"
+    existing = _resolve(doc.root, path)
+    if vtype is None:
+        vtype = _existing_type(existing, source) or "s"
+    _check_value(vtype, value, path, source)
+    token = envelope.seal(vtype, value, ctx, recipients, sealed_at=now)
+    edits = [_insert_or_replace(text, doc, path, existing, token, source)]
+    m = meta_edit(text, doc, Meta(1, env, scope))
+    if m is not None:
+        edits.append(m)
+    return apply_edits(text, edits)
+
+
+def _check_value(vtype: str, value: bytes, path: Path, source: str) -> None:
+    if vtype == "b":
+        return
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(
+            f"the new value for {format_path(path)} is not UTF-8 text",
+            file=source,
+            hint="binary values belong under a Secret's data section",
+        ) from None
+    checks = {
+        "i": r"[-+]?[0-9]+",
+        "f": r"[-+]?([0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?|\.inf|\.nan)",
+        "t": r"true|false",
+    }
+    import re
+
+    if vtype in checks and not re.fullmatch(checks[vtype], text):
+        names = {"i": "an integer", "f": "a float", "t": "true or false"}
+        raise InputError(
+            f"the new value for {format_path(path)} must be {names[vtype]}",
+            file=source,
+            hint="pass --type str to store text",
+        )
+
+
+def _existing_type(node: Any, source: str) -> str | None:
+    if node is None or node.id != "scalar":
+        return None
+    if envelope.is_token(node.value):
+        return envelope.parse_token(str(node.value)).vtype
+    from .document import _TYPE_OF_TAG
+
+    return _TYPE_OF_TAG.get(str(node.tag))
+
+
+def _pick_document(sf: SealedFile, path: Path, document: int | None) -> Document:
+    if document is not None:
+        for d in sf.docs:
+            if d.index == document:
+                return d
+        raise UsageError(f"there is no document {document}", file=sf.source)
+    if not sf.docs:
+        raise InputError("has no YAML document to set a value in", file=sf.source)
+    if len(sf.docs) == 1:
+        return sf.docs[0]
+    having = [d for d in sf.docs if _resolve(d.root, path) is not None]
+    if len(having) == 1:
+        return having[0]
+    which = "several documents" if having else "no document"
+    raise UsageError(
+        f"{format_path(path)} exists in {which} of this file",
+        file=sf.source,
+        hint="pass --document N (0 is the first document)",
+    )
+
+
+def _resolve(root: Any, path: Path) -> Any:
+    node = root
+    for seg in path:
+        if isinstance(seg, int):
+            if node.id != "sequence" or seg >= len(node.value):
+                return None
+            node = node.value[seg]
+        else:
+            if node.id != "mapping":
+                return None
+            node = next((v for k, v in node.value if k.id == "scalar" and str(k.value) == seg), None)
+            if node is None:
+                return None
+    return node
+
+
+def _insert_or_replace(text: str, doc: Document, path: Path, existing: Any, token: str, source: str) -> Edit:
+    where = format_path(path)
+    if existing is not None:
+        if existing.id != "scalar":
+            raise PathError(f"{where} is a {existing.id}, not a single value", file=source)
+        if getattr(existing, "anchor", None):
+            raise PathError(f"{where} carries an anchor; sealer does not set anchored values", file=source)
+        if existing.tag == "tag:yaml.org,2002:null" and existing.start_mark.index == existing.end_mark.index:
+            # `key:` with nothing after it: put the token after the colon.
+            return Edit(existing.start_mark.index, existing.end_mark.index, " " + token)
+        return replace_scalar(text, existing, token)
+    key = path[-1]
+    if isinstance(key, int):
+        raise PathError(f"{where} does not exist; sealer set does not append list items", file=source)
+    parent = _resolve(doc.root, path[:-1])
+    from .paths import _BARE
+
+    key_text = key if _BARE.fullmatch(key) and key[0] not in "-" else _quote_key(key)
+    if parent is None:
+        if len(path) == 2 and doc.is_secret:
+            indent = " " * doc.root.start_mark.column
+            at = line_end(text, doc.root.end_mark.index)
+            prefix = "" if at == 0 or text[at - 1] == "\n" else "\n"
+            return Edit(at, at, f"{prefix}{indent}{path[0]}:\n{indent}  {key_text}: {token}\n")
+        raise PathError(
+            f"{format_path(path[:-1])} does not exist", file=source, hint="create the enclosing mapping first"
+        )
+    if parent.id != "mapping":
+        raise PathError(f"{format_path(path[:-1])} is not a mapping", file=source)
+    if parent.flow_style or not parent.value:
+        raise PathError(
+            f"{format_path(path[:-1])} is an inline or empty mapping; sealer set adds keys only "
+            "to block mappings",
+            file=source,
+            hint="write the mapping in block style",
+        )
+    last_key, last_val = parent.value[-1]
+    indent = " " * last_key.start_mark.column
+    at = line_end(text, scalar_end(text, last_val))
+    prefix = "" if at == 0 or text[at - 1] == "\n" else "\n"
+    return Edit(at, at, f"{prefix}{indent}{key_text}: {token}\n")
+
+
+def _quote_key(key: str) -> str:
+    from .document import quote_string
+
+    return quote_string(key)
+
+
+@dataclass
+class Target:
+    """What sealing one file needs: its environment, that environment's recipients, the value rule."""
+
+    env: str
+    recipients: list[Recipient]
+    selector: Selector | None
+
+
+def target(cfg: Config, rel: str | None, env: str | None) -> Target:
+    name = cfg.resolve_env(rel, env)
+    reg = cfg.registry(name)
+    recipients = reg.recipients()
+    if not recipients:
+        raise UsageError(
+            f"environment {name!r} has no active key",
+            file=str(reg.path),
+            hint=f"a custodian runs: sealer keys generate {name}",
+        )
+    rule = cfg.rule_for(rel)
+    return Target(name, recipients, rule.selects if rule else None)
+
+
+def seal_file(
+    cfg: Config,
+    path: Path_,
+    *,
+    env: str | None = None,
+    scope: str | None = None,
+    out: Path_ | None = None,
+    write: bool = True,
+) -> tuple[str, SealReport]:
+    """Seal a file in place (or into `out`), atomically; an unchanged file is not rewritten."""
+    rel = cfg.relpath(path)
+    t = target(cfg, rel, env)
+    new, report = seal_text(
+        read_text(path), str(path), env=t.env, recipients=t.recipients, selector=t.selector, scope=scope
+    )
+    if write and out is not None:
+        atomic_write(out, new.encode())
+    elif write and report.changed:
+        atomic_write(path, new.encode())
+    return new, report
+
+
+def set_in_file(
+    cfg: Config,
+    path: Path_,
+    value_path: Path,
+    value: bytes,
+    *,
+    env: str | None = None,
+    vtype: str | None = None,
+    document: int | None = None,
+) -> None:
+    rel = cfg.relpath(path)
+    t = target(cfg, rel, env)
+    text = read_text(path)
+    new = set_value(
+        text,
+        str(path),
+        value_path,
+        value,
+        env=t.env,
+        recipients=t.recipients,
+        vtype=vtype,
+        selector=t.selector,
+        document=document,
+    )
+    atomic_write(path, new.encode())
