@@ -10,13 +10,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import shlex
 import stat
-import subprocess
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
 from pathlib import Path
 
 from .errors import IdentityError, InputError, KeyFormatError
@@ -206,6 +203,8 @@ def _read_files(paths: Sequence[Path]) -> list[Identity]:
 def _run_identity_command(argv: list[str]) -> list[Identity]:
     name = argv[0]
     source = f"output of SEALER_IDENTITY_COMMAND ({name})"
+    import subprocess
+
     try:
         # No shell, stdin closed, stdout captured; stderr goes to the user (a login prompt, an error).
         result = subprocess.run(
@@ -288,6 +287,8 @@ def find_identities(
 
 
 def _rfc3339_now() -> str:
+    from datetime import datetime, timedelta
+
     now = datetime.now().astimezone().replace(microsecond=0)
     if now.utcoffset() == timedelta(0):
         return now.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -322,6 +323,8 @@ def write_identity_file(
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as err:
         raise InputError(f"cannot create directory: {err.strerror}", file=str(directory)) from None
+    import secrets
+
     tmp = directory / f".{target.name}.{secrets.token_hex(8)}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
