@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -336,7 +337,14 @@ def render_scalar(vtype: str, data: bytes, *, section: str | None) -> str:
     text = data.decode("utf-8")
     if vtype in "iftd":
         return text
+    if _PLAIN_SAFE.fullmatch(text) and text.lower() not in _PLAIN_WORDS:
+        return text
     return quote_string(text)
+
+
+# Strings written back unquoted: a letter first, no YAML indicators, not a word YAML 1.1 reads as bool/null.
+_PLAIN_SAFE = re.compile(r"[A-Za-z][A-Za-z0-9_./@+-]*")
+_PLAIN_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "y", "n", "null"})
 
 
 def quote_string(s: str) -> str:

@@ -181,9 +181,9 @@ def _pick_identity(
         if identity is not None:
             return i, identity
     raise IdentityError(
-        f"no identity for key {' or '.join(token.kids)}",
+        f"sealed to key {' and '.join(token.kids)}, and none of the identities given is for it",
         file=where,
-        hint="pass --identity with the private key of one of these kids (see: sealer keys list)",
+        hint="pass --identity with that key's private key; sealer keys list shows its environment",
     )
 
 

@@ -54,6 +54,8 @@ def _k8s(files: Sequence[Unsealed]) -> tuple[str, list[str]]:
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # keep the author's key order
+    yaml.width = 1 << 20  # never fold long values (certificates, tokens)
+    yaml.representer.add_representer(str, _represent_str)
     out = io.StringIO()
     notes = []
     for f in files:
@@ -64,6 +66,12 @@ def _k8s(files: Sequence[Unsealed]) -> tuple[str, list[str]]:
             out.write("---\n")
             yaml.dump(_jsonable(d.content), out)
     return out.getvalue(), notes
+
+
+def _represent_str(representer: Any, data: str) -> Any:
+    """Multi-line text as a literal block, the way people write certificates in manifests."""
+    literal = "\n" in data and all(c == "\n" or c.isprintable() for c in data) and data == data.rstrip(" ")
+    return representer.represent_scalar("tag:yaml.org,2002:str", data, style="|" if literal else None)
 
 
 def environment(files: Sequence[Unsealed]) -> tuple[dict[str, str], list[str]]:

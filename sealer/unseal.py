@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +10,7 @@ from typing import Any
 from . import envelope
 from .document import SealedFile, apply_edits, load, remove_meta, render_scalar, replace_scalar
 from .errors import EnvironmentMismatch, InputError
-from .fsio import MAX_FILE_BYTES, read_text
+from .fsio import read_text
 from .keys import Identity
 from .paths import format_path
 
@@ -98,30 +98,16 @@ def _structured(text: str, sf: SealedFile) -> list[UnsealedDoc]:
     return out
 
 
-def collect(paths: Sequence[Path]) -> list[Path]:
-    """Files to unseal: given files as they are; in directories, the YAML files that hold sealed
-    documents (a cheap text check first, so plain manifests beside them are left out)."""
-    out: list[Path] = []
+def _candidates(paths: Sequence[Path]) -> Iterator[tuple[Path, bool]]:
+    """(file, named explicitly?) for each given file and each YAML file below each given directory."""
     for p in paths:
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                rel_parts = f.relative_to(p).parts
-                if any(part.startswith(".") for part in rel_parts) or f.suffix not in (".yaml", ".yml"):
-                    continue
-                if f.is_file() and _looks_sealed(f):
-                    out.append(f)
-        else:
-            out.append(p)
-    return out
-
-
-def _looks_sealed(f: Path) -> bool:
-    try:
-        with open(f, "rb") as fh:
-            head = fh.read(MAX_FILE_BYTES + 1)
-    except OSError:
-        return True  # let the real read report it
-    return b"ENC[sealer." in head or b"\nsealer:" in head
+        if not p.is_dir():
+            yield p, True
+            continue
+        for f in sorted(p.rglob("*")):
+            hidden = any(part.startswith(".") for part in f.relative_to(p).parts)
+            if not hidden and f.suffix in (".yaml", ".yml") and f.is_file():
+                yield f, False
 
 
 def unseal_paths(
@@ -130,11 +116,26 @@ def unseal_paths(
     *,
     env: str | None = None,
     structured: bool = True,
-) -> list[Unsealed]:
-    """Unseal files and directories; all or nothing."""
-    files = collect(paths)
-    if not files:
+) -> tuple[list[Unsealed], list[str]]:
+    """Unseal files and directories, all or nothing; returns the files and notes on what was skipped.
+
+    Named files must be sealed for `env`. In directories, files without sealed documents (plain
+    manifests) are left out, and with `env` so are files sealed for other environments: a deploy job
+    can point at the whole tree.
+    """
+    out: list[Unsealed] = []
+    notes: list[str] = []
+    for f, explicit in _candidates(paths):
+        text = read_text(f)
+        if not explicit and "ENC[sealer." not in text and "sealer:" not in text:
+            continue
+        sf = load(text, str(f))
+        file_env = sf.env
+        if not explicit and (file_env is None or (env is not None and file_env != env)):
+            if file_env is not None:
+                notes.append(f"{f}: sealed for {file_env}, not {env}; skipped")
+            continue
+        out.append(unseal_file(sf, identity_for, env=env, structured=structured))
+    if not out:
         raise InputError(f"no sealed files found in {', '.join(map(str, paths))}")
-    return [
-        unseal_file(load(read_text(f), str(f)), identity_for, env=env, structured=structured) for f in files
-    ]
+    return out, notes

@@ -239,7 +239,7 @@ def test_no_identity_and_wrong_identity(repo: Repo) -> None:
     r = repo.run("unseal", "deploy/prod/db.yaml")
     assert_clean_failure(r, "no identity found")
     r = repo.run("unseal", "deploy/prod/db.yaml", "-i", str(repo.keys["staging"]))
-    assert_clean_failure(r, "deploy/prod/db.yaml", "no identity for key")
+    assert_clean_failure(r, "deploy/prod/db.yaml", "none of the identities given is for it")
 
 
 def test_tampered_token(repo: Repo) -> None:

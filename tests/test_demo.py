@@ -35,7 +35,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "deploy/prod/db.yaml: unchanged" in out
     assert "-  DB_PASSWORD: 'ENC[sealer.v1," in out and "+  DB_PASSWORD: 'ENC[sealer.v1," in out
     assert "DB_PASSWORD: demo-rotated-prod-password-2" in out  # unsealed k8s output
-    assert "    sealer: error: deploy/prod/db.yaml: no identity for key" in out  # staging cannot open prod
+    assert "    sealer: error: deploy/prod/db.yaml: sealed to key " in out  # staging cannot open prod
     assert "\n    28\n" in out  # the length of DB_PASSWORD, printed by the child of `sealer exec`
     assert "demo finished: all" in out and "checks passed" in out
     assert "Traceback" not in out + result.stderr

@@ -43,6 +43,15 @@ def env_option(f: F) -> F:
     )(f)
 
 
+def only_env_option(f: F) -> F:
+    return click.option(
+        "--env",
+        "env",
+        metavar="ENV",
+        help="Only this environment: named files must be sealed for it; directories are filtered.",
+    )(f)
+
+
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 

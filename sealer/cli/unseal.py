@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ._common import CONTEXT, identity_option, note
+from ._common import CONTEXT, identity_option, note, only_env_option
 
 
 @click.command(context_settings=CONTEXT)
@@ -27,7 +27,7 @@ from ._common import CONTEXT, identity_option, note
     type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
     help="Write plaintext to this file (mode 0600) instead of stdout.",
 )
-@click.option("--env", "env", metavar="ENV", help="Refuse files sealed for any other environment.")
+@only_env_option
 @identity_option
 def unseal(
     paths: tuple[Path, ...], fmt: str, out: Path | None, env: str | None, identities: tuple[str, ...]
@@ -41,9 +41,9 @@ def unseal(
     from ..unseal import unseal_paths
 
     ids = find_identities(identities)
-    files = unseal_paths(paths, ids.for_kid, env=env, structured=fmt != "yaml")
+    files, skipped = unseal_paths(paths, ids.for_kid, env=env, structured=fmt != "yaml")
     text, notes = render(files, fmt)
-    for n in notes:
+    for n in skipped + notes:
         note(n)
     if out is None or str(out) == "-":
         sys.stdout.write(text)
@@ -67,7 +67,7 @@ class _ExecCommand(click.Command):
 
 @click.command(name="exec", cls=_ExecCommand, context_settings=CONTEXT)
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--env", "env", metavar="ENV", help="Refuse files sealed for any other environment.")
+@only_env_option
 @identity_option
 @click.pass_context
 def exec_(ctx: click.Context, files: tuple[Path, ...], env: str | None, identities: tuple[str, ...]) -> None:
@@ -84,8 +84,9 @@ def exec_(ctx: click.Context, files: tuple[Path, ...], env: str | None, identiti
     if not command:
         raise UsageError("no command given", hint="sealer exec FILE… -- CMD [ARG…]")
     ids = find_identities(identities)
-    values, notes = environment(unseal_paths(files, ids.for_kid, env=env))
-    for n in notes:
+    unsealed, skipped = unseal_paths(files, ids.for_kid, env=env)
+    values, notes = environment(unsealed)
+    for n in skipped + notes:
         note(n)
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("SEALER_IDENTITY")}
     child_env.update(values)
