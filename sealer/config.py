@@ -147,13 +147,18 @@ class Config:
                 return r
         return None
 
-    def relpath(self, path: Path) -> str:
-        """Repo-relative POSIX path; refuses files outside the repository."""
+    def relpath(self, path: Path, *, env: str | None = None) -> str | None:
+        """Repo-relative POSIX path, for the path rules. A file outside the repository has none: that
+        is allowed only when the environment is named explicitly."""
         try:
             return path.resolve().relative_to(self.root.resolve()).as_posix()
         except ValueError:
+            if env is not None:
+                return None
             raise UsageError(
-                "is outside the sealer repository", file=str(path), hint=f"the repository root is {self.root}"
+                "is outside the sealer repository, so no path rule gives its environment",
+                file=str(path),
+                hint=f"pass --env, or move it under {self.root}",
             ) from None
 
     def registry(self, env: str) -> Registry:

@@ -329,6 +329,51 @@ def _float_text(x: float) -> str:
     return repr(x)
 
 
+def python_value(vtype: str, data: bytes, *, section: str | None) -> Any:
+    """An unsealed value as Python data (what a YAML safe load of the plaintext would give)."""
+    if vtype == "b":
+        return base64.b64encode(data).decode() if section == "data" else data
+    text = data.decode("utf-8")
+    if vtype == "i":
+        return int(text)
+    if vtype == "f":
+        return float({".inf": "inf", "-.inf": "-inf", ".nan": "nan"}.get(text, text))
+    if vtype == "t":
+        return text == "true"
+    return text
+
+
+def to_python(root: Any, opened: dict[int, Any], source: str) -> Any:
+    """The document as Python data, straight from the composed nodes (no second parse), with
+    unsealed values in place and the sealer: block left out. Aliases are expanded against a budget,
+    so an alias bomb fails instead of exhausting memory."""
+    from ruamel.yaml import YAML
+
+    constructor = YAML(typ="safe", pure=True).constructor
+    budget = [MAX_NODES]
+
+    def build(node: Any, top: bool = False) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise InputError(f"more than {MAX_NODES} values once aliases are expanded", file=source)
+        if id(node) in opened:
+            return opened[id(node)]
+        if node.id == "mapping":
+            return {_key(k): build(v) for k, v in node.value if not (top and _scalar_str(k) == "sealer")}
+        if node.id == "sequence":
+            return [build(v) for v in node.value]
+        if str(node.tag) not in _TYPE_OF_TAG and node.tag != _NULL:
+            raise InputError(f"custom tag {node.tag} is not supported", file=source)
+        return constructor.construct_object(node)
+
+    def _key(k: Any) -> Any:
+        if k.id != "scalar":
+            raise InputError("complex mapping keys are not supported", file=source)
+        return build(k)
+
+    return build(root, top=True)
+
+
 def render_scalar(vtype: str, data: bytes, *, section: str | None) -> str:
     """A YAML scalar (one line) for an unsealed value of the given type."""
     if vtype == "b":

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 from .errors import InputError
@@ -53,9 +52,11 @@ def atomic_write(path: str | Path, data: bytes, *, mode: int | None = None) -> N
             mode = stat.S_IMODE(os.stat(p).st_mode)
         except FileNotFoundError:
             mode = 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=directory)
+    # O_EXCL with a random name, created with the final mode: never briefly readable by others.
+    tmp = directory / f".{p.name}.{os.urandom(6).hex()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        os.fchmod(fd, mode)
+        os.fchmod(fd, mode)  # the umask may have narrowed it
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

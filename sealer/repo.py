@@ -10,6 +10,7 @@ from .registry import Registry
 
 
 def init_repo(root: Path, envs: list[str]) -> list[Path]:
+    root.mkdir(parents=True, exist_ok=True)
     if (root / CONFIG_NAME).exists():
         raise UsageError(f"{root / CONFIG_NAME} already exists", hint="edit it to add environments")
     if len(set(envs)) != len(envs):

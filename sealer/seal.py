@@ -333,7 +333,7 @@ def seal_file(
     write: bool = True,
 ) -> tuple[str, SealReport]:
     """Seal a file in place (or into `out`), atomically; an unchanged file is not rewritten."""
-    rel = cfg.relpath(path)
+    rel = cfg.relpath(path, env=env)
     t = target(cfg, rel, env)
     new, report = seal_text(
         read_text(path), str(path), env=t.env, recipients=t.recipients, selector=t.selector, scope=scope
@@ -355,7 +355,7 @@ def set_in_file(
     vtype: str | None = None,
     document: int | None = None,
 ) -> None:
-    rel = cfg.relpath(path)
+    rel = cfg.relpath(path, env=env)
     t = target(cfg, rel, env)
     text = read_text(path)
     new = set_value(

@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from . import envelope
-from .document import SealedFile, apply_edits, load, remove_meta, render_scalar, replace_scalar
+from .document import (
+    SealedFile,
+    apply_edits,
+    load,
+    python_value,
+    remove_meta,
+    render_scalar,
+    replace_scalar,
+    to_python,
+)
 from .errors import EnvironmentMismatch, InputError
 from .fsio import read_text
 from .keys import Identity
@@ -47,7 +56,7 @@ def unseal_file(
     if env is not None and file_env is not None and file_env != env:
         raise EnvironmentMismatch(f"is sealed for environment {file_env!r}, not {env!r}", file=sf.source)
     edits = []
-    count = 0
+    opened: dict[int, Any] = {}  # id(node) -> plaintext Python value, for the structured view
     for doc, leaf in sf.all_leaves():
         if not leaf.sealed:
             continue
@@ -65,37 +74,23 @@ def unseal_file(
             raise InputError(
                 f"{format_path(leaf.path)} holds a value of the wrong type for its section", file=sf.source
             )
-        edits.append(
-            replace_scalar(
-                sf.text, leaf.node, render_scalar(tok.vtype, data, section=leaf.section), quote_ok=False
-            )
-        )
-        count += 1
+        rendered = render_scalar(tok.vtype, data, section=leaf.section)
+        edits.append(replace_scalar(sf.text, leaf.node, rendered, quote_ok=False))
+        opened[id(leaf.node)] = python_value(tok.vtype, data, section=leaf.section)
     for doc in sf.docs:
         m = remove_meta(sf.text, doc)
         if m is not None:
             edits.append(m)
     text = apply_edits(sf.text, edits)
-    docs = _structured(text, sf) if structured else []
-    return Unsealed(sf.source, file_env, text, docs, count)
-
-
-def _structured(text: str, sf: SealedFile) -> list[UnsealedDoc]:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
-    try:
-        loaded = list(YAML(typ="safe", pure=True).load_all(text))
-    except YAMLError:
-        raise InputError("the unsealed text does not parse", file=sf.source) from None
-    out = []
-    by_index = {d.index: d for d in sf.docs}
-    for i, content in enumerate(loaded):
-        d = by_index.get(i)
-        if d is None:
-            continue
-        out.append(UnsealedDoc(i, d.kind, d.name, d.is_manifest, content))
-    return out
+    docs = (
+        [
+            UnsealedDoc(d.index, d.kind, d.name, d.is_manifest, to_python(d.root, opened, sf.source))
+            for d in sf.docs
+        ]
+        if structured
+        else []
+    )
+    return Unsealed(sf.source, file_env, text, docs, len(opened))
 
 
 def _candidates(paths: Sequence[Path]) -> Iterator[tuple[Path, bool]]:

@@ -291,3 +291,29 @@ def test_usage_errors_exit_2(repo: Repo) -> None:
     assert r.returncode == 2 and "Traceback" not in r.stderr
     r = repo.run("set", "deploy/prod/db.yaml", "stringData..x", stdin="v")
     assert_clean_failure(r, "stringData..x")
+
+
+def test_init_creates_missing_directory(tmp_path: Path) -> None:
+    r = Repo(tmp_path / "new" / "repo", tmp_path / "home")
+    r.ok("init", "--dir", str(r.root), cwd=tmp_path)
+    assert (r.root / ".sealer.yaml").is_file()
+
+
+def test_file_outside_repo_needs_env(repo: Repo, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.yaml"
+    outside.write_text(SECRET)
+    assert_clean_failure(repo.run("seal", str(outside)), "outside the sealer repository", code=2)
+    r = repo.ok("seal", str(outside), "--env", "prod", "-o", "-")
+    assert "ENC[sealer.v1," in r.stdout and "CANARY" not in r.stdout
+    assert outside.read_text() == SECRET
+
+
+def test_unseal_directory_filters_by_env_and_skips_plain_files(repo: Repo) -> None:
+    repo.write("deploy/prod/db.yaml", SECRET)
+    repo.write("deploy/staging/db.yaml", SECRET.replace("CANARY", "STAGING"))
+    repo.write("deploy/prod/deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n")
+    repo.ok("seal", "deploy/prod/db.yaml", "deploy/staging/db.yaml")
+    r = repo.ok("unseal", "deploy", "--env", "prod", "--format", "json", "-i", str(repo.keys["prod"]))
+    files = [item["file"] for item in json.loads(r.stdout)]
+    assert files == ["deploy/prod/db.yaml"]
+    assert "deploy/staging/db.yaml: sealed for staging, not prod; skipped" in r.stderr

@@ -139,13 +139,6 @@ def test_directory_and_fifo_are_refused(tmp_path: Path) -> None:
         read_identity_file(fifo)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_unreadable_file(tmp_path: Path) -> None:
-    path = key_file(tmp_path / "key.txt", generate_identity(), mode=0o000)
-    with pytest.raises(InputError, match="cannot read identity file"):
-        read_identity_file(path)
-
-
 def test_large_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "big.txt"
     path.write_text("#" * (1 << 20) + "\n")

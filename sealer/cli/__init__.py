@@ -33,34 +33,50 @@ for command in (init, keys, seal, set_, unseal, exec_):
     cli.add_command(command)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console entry point: one-line errors, never a traceback (unless SEALER_DEBUG=1)."""
+def run(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit code. One-line errors, never a traceback (unless SEALER_DEBUG=1)."""
     try:
         cli.main(args=argv, prog_name="sealer", standalone_mode=False)
     except SealerError as e:
-        _fail(str(e), e.exit_code)
+        return _fail(str(e), e.exit_code)
     except click.exceptions.Abort:
-        _fail("aborted", 1)
+        return _fail("aborted", 1)
     except click.ClickException as e:
         ctx = getattr(e, "ctx", None)
         usage = f"{ctx.get_usage()}\nTry '{ctx.command_path} --help' for help.\n" if ctx else ""
         sys.stderr.write(usage)
-        _fail(e.format_message(), e.exit_code)
+        return _fail(e.format_message(), e.exit_code)
     except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
+        return e.exit_code
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        return _fail("interrupted", 130)
     except BrokenPipeError:
-        os._exit(1)
+        return 1  # the reader went away (e.g. `| head`); nothing to say
     except Exception as e:
         if os.environ.get("SEALER_DEBUG") == "1":
             raise
         # The message of an unexpected exception could echo input; print only its type.
-        _fail(f"internal error ({type(e).__name__}); rerun with SEALER_DEBUG=1 for details and report it", 1)
-    sys.exit(0)
+        return _fail(
+            f"internal error ({type(e).__name__}); rerun with SEALER_DEBUG=1 for details and report it", 1
+        )
+    return 0
 
 
-def _fail(message: str, code: int) -> None:
+def main() -> None:
+    """Console entry point.
+
+    Ends with os._exit after flushing: every write sealer makes is already fsynced, and skipping the
+    interpreter's teardown of ~150 modules saves about 10 ms of a ~60 ms cold start.
+    """
+    code = run()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        code = code or 1
+    os._exit(code)
+
+
+def _fail(message: str, code: int) -> int:
     sys.stderr.write(f"sealer: error: {message}\n")
-    sys.stderr.flush()
-    sys.exit(code)
+    return code
