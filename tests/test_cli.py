@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import require_tool
 
 SEALER = str(Path(sys.executable).parent / "sealer")
@@ -40,13 +39,21 @@ class Repo:
         self.home = home
         self.keys: dict[str, Path] = {}
 
-    def run(self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("SEALER_")}
         full_env["SEALER_CONFIG_DIR"] = str(self.home)
         full_env.update(env or {})
-        return subprocess.run([SEALER, *args], cwd=cwd or self.root, input=stdin, capture_output=True,
-                              text=True, env=full_env, timeout=60)
+        return subprocess.run(
+            [SEALER, *args],
+            cwd=cwd or self.root,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=60,
+        )
 
     def ok(self, *args: str, **kw: object) -> subprocess.CompletedProcess[str]:
         r = self.run(*args, **kw)  # type: ignore[arg-type]
@@ -89,9 +96,10 @@ def assert_clean_failure(r: subprocess.CompletedProcess[str], *needles: str, cod
 
 # --- set-up commands -------------------------------------------------------------------------------
 
+
 def test_init_writes_config_and_registry(repo: Repo) -> None:
     cfg = (repo.root / ".sealer.yaml").read_text()
-    assert 'deploy/prod/**' in cfg
+    assert "deploy/prod/**" in cfg
     assert (repo.root / "keys" / "prod.yaml").is_file()
     r = repo.run("init", "--env", "prod")
     assert_clean_failure(r, ".sealer.yaml", code=2)
@@ -124,8 +132,9 @@ def test_age_keygen_identity_unseals(repo: Repo, tmp_path: Path) -> None:
     keygen = require_tool("age-keygen")
     key = tmp_path / "age.txt"
     subprocess.run([keygen, "-o", str(key)], check=True, capture_output=True)
-    recipient = subprocess.run([keygen, "-y", str(key)], check=True, capture_output=True,
-                               text=True).stdout.strip()
+    recipient = subprocess.run(
+        [keygen, "-y", str(key)], check=True, capture_output=True, text=True
+    ).stdout.strip()
     repo.ok("keys", "add", "dev", recipient)
     repo.write("deploy/dev/db.yaml", SECRET)
     repo.ok("seal", "deploy/dev/db.yaml")
@@ -136,6 +145,7 @@ def test_age_keygen_identity_unseals(repo: Repo, tmp_path: Path) -> None:
 
 
 # --- the daily loop --------------------------------------------------------------------------------
+
 
 def test_seal_set_unseal_exec(repo: Repo, tmp_path: Path) -> None:
     f = repo.write("deploy/prod/db.yaml", SECRET)
@@ -156,9 +166,19 @@ def test_seal_set_unseal_exec(repo: Repo, tmp_path: Path) -> None:
     out = repo.ok("unseal", "deploy/prod", "--format", "k8s", "-i", str(repo.keys["prod"])).stdout
     assert "password: new-CANARY-2" in out and "sealer:" not in out
     # exec: the child sees the value in its environment; nothing written
-    code = "import os,sys; sys.stdout.write(os.environ['password'] + '|' + str('SEALER_IDENTITY_FILE' in os.environ))"
-    r = repo.ok("exec", "deploy/prod/db.yaml", "--", sys.executable, "-c", code,
-                env={"SEALER_IDENTITY_FILE": str(repo.keys["prod"])})
+    code = (
+        "import os,sys; "
+        "sys.stdout.write(os.environ['password'] + '|' + str('SEALER_IDENTITY_FILE' in os.environ))"
+    )
+    r = repo.ok(
+        "exec",
+        "deploy/prod/db.yaml",
+        "--",
+        sys.executable,
+        "-c",
+        code,
+        env={"SEALER_IDENTITY_FILE": str(repo.keys["prod"])},
+    )
     assert r.stdout == "new-CANARY-2|False"
 
 
@@ -188,6 +208,7 @@ def test_seal_output_json(repo: Repo) -> None:
 
 # --- bad input: one line, names the file, non-zero, nothing written --------------------------------
 
+
 def sealed_prod(repo: Repo) -> Path:
     f = repo.write("deploy/prod/db.yaml", SECRET)
     repo.ok("seal", "deploy/prod/db.yaml")
@@ -196,8 +217,9 @@ def sealed_prod(repo: Repo) -> Path:
 
 def test_missing_file(repo: Repo) -> None:
     assert_clean_failure(repo.run("seal", "deploy/prod/nope.yaml"), "deploy/prod/nope.yaml", "no such file")
-    assert_clean_failure(repo.run("unseal", "deploy/prod/nope.yaml", "-i", str(repo.keys["prod"])),
-                         "nope.yaml")
+    assert_clean_failure(
+        repo.run("unseal", "deploy/prod/nope.yaml", "-i", str(repo.keys["prod"])), "nope.yaml"
+    )
 
 
 def test_unreadable_file(repo: Repo) -> None:
@@ -214,8 +236,9 @@ def test_unreadable_file(repo: Repo) -> None:
 def test_malformed_yaml(repo: Repo) -> None:
     f = repo.write("deploy/prod/db.yaml", "a: 1\nb: [unclosed\nc: 3\n")
     before = f.read_bytes()
-    assert_clean_failure(repo.run("seal", "deploy/prod/db.yaml"), "deploy/prod/db.yaml", "malformed YAML",
-                         "line")
+    assert_clean_failure(
+        repo.run("seal", "deploy/prod/db.yaml"), "deploy/prod/db.yaml", "malformed YAML", "line"
+    )
     assert f.read_bytes() == before
 
 
@@ -229,8 +252,12 @@ def test_file_sealed_for_other_environment(repo: Repo) -> None:
 
 def test_env_flag_against_path_rule(repo: Repo) -> None:
     f = repo.write("deploy/prod/db.yaml", SECRET)
-    assert_clean_failure(repo.run("seal", "deploy/prod/db.yaml", "--env", "staging"), "deploy/prod/db.yaml",
-                         "'prod'", "'staging'")
+    assert_clean_failure(
+        repo.run("seal", "deploy/prod/db.yaml", "--env", "staging"),
+        "deploy/prod/db.yaml",
+        "'prod'",
+        "'staging'",
+    )
     assert f.read_text() == SECRET
 
 
@@ -311,7 +338,9 @@ def test_file_outside_repo_needs_env(repo: Repo, tmp_path: Path) -> None:
 def test_unseal_directory_filters_by_env_and_skips_plain_files(repo: Repo) -> None:
     repo.write("deploy/prod/db.yaml", SECRET)
     repo.write("deploy/staging/db.yaml", SECRET.replace("CANARY", "STAGING"))
-    repo.write("deploy/prod/deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n")
+    repo.write(
+        "deploy/prod/deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"
+    )
     repo.ok("seal", "deploy/prod/db.yaml", "deploy/staging/db.yaml")
     r = repo.ok("unseal", "deploy", "--env", "prod", "--format", "json", "-i", str(repo.keys["prod"]))
     files = [item["file"] for item in json.loads(r.stdout)]

@@ -81,8 +81,16 @@ SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POL
 
 
 def _context(header: bytes, *, env: str, scope: str, ns: str, name: str, path: bytes) -> bytes:
-    return (b"sealer.v1\x00" + header + _lp(env.encode()) + _lp(scope.encode()) + _lp(ns.encode())
-            + _lp(name.encode()) + _lp(path) + _lp(KID.encode()))
+    return (
+        b"sealer.v1\x00"
+        + header
+        + _lp(env.encode())
+        + _lp(scope.encode())
+        + _lp(ns.encode())
+        + _lp(name.encode())
+        + _lp(path)
+        + _lp(KID.encode())
+    )
 
 
 def _blob() -> bytes:
@@ -99,8 +107,13 @@ def test_spec_key_fields_match_independent_derivation() -> None:
 
 def test_spec_header_and_context_bytes() -> None:
     path = _path("stringData", "password")
-    hints = (_hint("env", b"prod", 1) + _hint("scope", b"strict", 1) + _hint("namespace", b"payments", 1)
-             + _hint("name", b"db", 1) + _hint("path", path, 2))
+    hints = (
+        _hint("env", b"prod", 1)
+        + _hint("scope", b"strict", 1)
+        + _hint("namespace", b"payments", 1)
+        + _hint("name", b"db", 1)
+        + _hint("path", path, 2)
+    )
     header = b"s" + (1764028800).to_bytes(5, "big") + hints
     assert header.hex() == _field("header")
     assert _blob()[:12] == header
@@ -125,8 +138,13 @@ def test_spec_token_opens_with_raw_hpke() -> None:
     ],
 )
 def test_spec_token_does_not_open_elsewhere(moved: dict[str, object]) -> None:
-    place: dict[str, object] = {"env": "prod", "scope": "strict", "ns": "payments", "name": "db",
-                                "path": _path("stringData", "password")}
+    place: dict[str, object] = {
+        "env": "prod",
+        "scope": "strict",
+        "ns": "payments",
+        "name": "db",
+        "path": _path("stringData", "password"),
+    }
     place.update(moved)
     blob = _blob()
     ctx = _context(blob[:12], **place)  # type: ignore[arg-type]
