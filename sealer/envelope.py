@@ -133,8 +133,10 @@ def seal(
         for r in recipients:
             stanza = r.seal(key, info)
             parts.append(len(stanza).to_bytes(2, "big") + stanza)
-        parts.append(ChaCha20Poly1305(key).encrypt(_NONCE, plaintext, info))
-        payload = b"".join(parts)
+        stanzas = b"".join(parts)
+        # The body's associated data covers every wrapped key too: a holder of one key detects an
+        # edit to another recipient's stanza, so no byte of the token can change unnoticed.
+        payload = stanzas + ChaCha20Poly1305(key).encrypt(_NONCE, plaintext, info + stanzas)
     return f"ENC[{VERSION},{'+'.join(kids)},{_b64(header + payload)}]"
 
 
@@ -155,11 +157,11 @@ def unseal(
     try:
         if len(token.kids) == 1:
             return identity.open(token.payload, info)
-        key, body = _split_wrapped(token, index)
+        key, stanzas, body = _split_wrapped(token, index)
         opened_key = identity.open(key, info)
         from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-        return ChaCha20Poly1305(opened_key).decrypt(_NONCE, body, info)
+        return ChaCha20Poly1305(opened_key).decrypt(_NONCE, body, info + stanzas)
     except (UnsealError, TokenError, ValueError):
         pass
     except Exception as exc:  # cryptography's InvalidTag and friends carry no secret, but no use either
@@ -187,7 +189,8 @@ def _pick_identity(
     )
 
 
-def _split_wrapped(token: Token, index: int) -> tuple[bytes, bytes]:
+def _split_wrapped(token: Token, index: int) -> tuple[bytes, bytes, bytes]:
+    """(this recipient's wrapped key, all length-prefixed stanzas as they are, the body)."""
     rest = token.payload
     stanzas = []
     for _ in token.kids:
@@ -198,7 +201,7 @@ def _split_wrapped(token: Token, index: int) -> tuple[bytes, bytes]:
             raise TokenError("malformed sealed token: truncated")
         stanzas.append(rest[2 : 2 + n])
         rest = rest[2 + n :]
-    return stanzas[index], rest
+    return stanzas[index], token.payload[: len(token.payload) - len(rest)], rest
 
 
 def mismatches(token: Token, ctx: Context) -> list[str]:

@@ -19,7 +19,7 @@ from .errors import PathError
 Segment = str | int
 Path = tuple[Segment, ...]
 
-_BARE = re.compile(r"[A-Za-z0-9_-]+")
+_BARE = re.compile(r"[A-Za-z0-9_-]+")  # keys written without quotes
 
 
 def format_path(path: Path) -> str:
@@ -34,55 +34,37 @@ def format_path(path: Path) -> str:
     return "".join(out)
 
 
+_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_DOT_KEY = re.compile(r"\.([A-Za-z0-9_-]+)")
+_INDEX = re.compile(r"\[(0|[1-9][0-9]*)\]")
+_HINT = 'write it like stringData.password, data["tls.crt"] or items[0].token'
+
+
 def parse_path(text: str) -> Path:
-    segs: list[Segment] = []
-    i, n = 0, len(text)
     if not text:
-        raise PathError("empty value path", hint='write it like stringData.password or data["tls.crt"]')
-    while i < n:
-        c = text[i]
-        if c == ".":
-            if not segs:
-                raise PathError(f"value path {text!r} starts with '.'")
-            i += 1
-            m = _BARE.match(text, i)
-            if not m:
+        raise PathError("empty value path", hint=_HINT)
+    segs: list[Segment] = []
+    i = 0
+    while i < len(text):
+        if text.startswith('["', i):
+            try:
+                key, end = json.JSONDecoder().raw_decode(text, i + 1)
+            except json.JSONDecodeError:
                 raise PathError(
-                    f"value path {text!r}: expected a key after '.' at column {i + 1}",
-                    hint='quote keys with other characters: data["tls.crt"]',
-                )
-            segs.append(m.group())
+                    f"value path {text!r}: bad quoted key at column {i + 1}", hint=_HINT
+                ) from None
+            if not isinstance(key, str) or text[end : end + 1] != "]":
+                raise PathError(f"value path {text!r}: expected '\"]' at column {end + 1}", hint=_HINT)
+            segs.append(key)
+            i = end + 1
+        elif m := _INDEX.match(text, i):
+            segs.append(int(m.group(1)))
             i = m.end()
-        elif c == "[":
-            if text.startswith('["', i):
-                try:
-                    key, end = json.JSONDecoder().raw_decode(text, i + 1)
-                except json.JSONDecodeError:
-                    raise PathError(f"value path {text!r}: bad quoted key at column {i + 1}") from None
-                if not isinstance(key, str) or text[end : end + 1] != "]":
-                    raise PathError(f"value path {text!r}: expected '\"]' at column {end + 1}")
-                segs.append(key)
-                i = end + 1
-            else:
-                m = re.compile(r"\[(0|[1-9][0-9]*)\]").match(text, i)
-                if not m:
-                    raise PathError(f'value path {text!r}: expected [N] or ["key"] at column {i + 1}')
-                segs.append(int(m.group(1)))
-                i = m.end()
-        elif not segs:
-            m = _BARE.match(text, i)
-            if not m:
-                raise PathError(
-                    f"value path {text!r}: unexpected {c!r} at column {i + 1}",
-                    hint='quote keys with other characters: data["tls.crt"]',
-                )
-            segs.append(m.group())
+        elif m := (_DOT_KEY if segs else _KEY).match(text, i):
+            segs.append(m.group(m.re.groups))
             i = m.end()
         else:
-            raise PathError(
-                f"value path {text!r}: unexpected {c!r} at column {i + 1}",
-                hint='quote keys with other characters: data["tls.crt"]',
-            )
+            raise PathError(f"value path {text!r}: unexpected {text[i]!r} at column {i + 1}", hint=_HINT)
     return tuple(segs)
 
 

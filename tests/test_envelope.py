@@ -27,9 +27,7 @@ NOW = 1_764_028_800
 PLAIN32 = b"correct horse battery staple 123"  # 32 bytes, as in the spec's worked example
 CANARY = b"CANARY-9f3ac1-do-not-leak-hunter2"
 
-BASE = Context(
-    env="prod", scope="strict", namespace="payments", name="db", path=("stringData", "password")
-)
+BASE = Context(env="prod", scope="strict", namespace="payments", name="db", path=("stringData", "password"))
 
 TOKEN_RE = re.compile(r"ENC\[sealer\.v1,([0-9a-f]{16}(?:\+[0-9a-f]{16})*),([A-Za-z0-9_-]+)\]")
 
@@ -207,49 +205,25 @@ def _stanza_bodies(blob: bytes, nkids: int) -> list[range]:
     return out
 
 
-def _only_in_other_stanzas(offsets: Sequence[int], blob: bytes, nkids: int, holder: int) -> bool:
-    """Do these blob bytes all lie inside the wrapped key of a recipient other than `holder`?"""
-    if nkids == 1:
-        return False
-    others = [r for j, r in enumerate(_stanza_bodies(blob, nkids)) if j != holder]
-    return any(all(o in r for o in offsets) for r in others)
-
-
-def _holders(n: int, one: Identity, three: list[Identity]) -> list[tuple[int, list[Identity]]]:
-    """(index of the kid that will be used, identities held): every identity alone, and all of them."""
+def _holders(n: int, one: Identity, three: list[Identity]) -> list[list[Identity]]:
+    """The identities a reader holds: every identity alone, and all of them together."""
     if n == 1:
-        return [(0, [one])]
-    return [(i, [three[i]]) for i in range(3)] + [(0, list(three))]
-
-
-# Known gap (see test_tampering_another_recipients_wrapped_key_is_detected): with several recipients the
-# holder of key i cannot see edits to the other recipients' wrapped keys. The matrices below allow
-# exactly that region and nothing else, so every other byte stays covered while the gap is open.
+        return [[one]]
+    return [[three[i]] for i in range(3)] + [list(three)]
 
 
 @pytest.mark.parametrize("n", [1, 3])
 def test_tamper_every_character(n: int, one: Identity, three: list[Identity]) -> None:
     ids = [one] if n == 1 else three
     tok = seal("s", PLAIN32, BASE, [i.recipient for i in ids], sealed_at=NOW)
-    blob_start = tok.rindex(",") + 1
-    blob = b64d(tok[blob_start:-1])
-    for holder, held in _holders(n, one, three):
+    for held in _holders(n, one, three):
         identity_for = lookup(*held)
         assert open_text(tok, BASE, identity_for) == PLAIN32
         tried = 0
         for i, ch in enumerate(tok):
             for repl in _replacements(_alphabet_at(tok, i), ch):
-                text = tok[:i] + repl + tok[i + 1 :]
+                _assert_never_opens(tok[:i] + repl + tok[i + 1 :], BASE, identity_for)
                 tried += 1
-                if _opens(text, BASE, identity_for) is None:
-                    continue
-                assert i >= blob_start, f"edited character {i} outside the blob opened: {text}"
-                edited = b64d(text[blob_start:-1])
-                changed = [b for b in range(len(blob)) if edited[b] != blob[b]]
-                assert len(edited) == len(blob)
-                assert _only_in_other_stanzas(changed, blob, n, holder), (
-                    f"character {i} ({ch!r} -> {repl!r}) edited and the token still opened: {text}"
-                )
         assert tried >= 2 * len(tok)
 
 
@@ -260,24 +234,18 @@ def test_tamper_every_bit_of_the_blob(n: int, one: Identity, three: list[Identit
     kids, blob_text = split_token(tok)
     blob = b64d(blob_text)
     prefix = f"ENC[sealer.v1,{'+'.join(kids)},"
-    for holder, held in _holders(n, one, three):
+    for held in _holders(n, one, three):
         identity_for = lookup(*held)
         for byte in range(len(blob)):
             for bit in range(8):
                 mutated = bytearray(blob)
                 mutated[byte] ^= 1 << bit
-                if _opens(prefix + b64(bytes(mutated)) + "]", BASE, identity_for) is not None:
-                    assert _only_in_other_stanzas(range(byte, byte + 1), blob, n, holder), (
-                        f"blob byte {byte} bit {bit} flipped and the token still opened"
-                    )
+                _assert_never_opens(prefix + b64(bytes(mutated)) + "]", BASE, identity_for)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with several recipients, the body's AEAD and each HPKE info cover the header and kids "
-    "but not the other recipients' wrapped keys, so edits there go unnoticed by every other holder",
-)
 def test_tampering_another_recipients_wrapped_key_is_detected(three: list[Identity]) -> None:
+    """The holder of key i must notice an edit to recipient j's wrapped key (§5: the body's associated
+    data covers every stanza). Spelled out on its own because it once went unnoticed."""
     tok = seal("s", PLAIN32, BASE, [i.recipient for i in three], sealed_at=NOW)
     kids, blob_text = split_token(tok)
     blob = b64d(blob_text)
@@ -333,7 +301,11 @@ def test_multi_recipient_reordered_or_dropped_kids_do_not_open(three: list[Ident
 
 def _moved(ctx: Context, **change: object) -> Context:
     fields = {
-        "env": ctx.env, "scope": ctx.scope, "namespace": ctx.namespace, "name": ctx.name, "path": ctx.path
+        "env": ctx.env,
+        "scope": ctx.scope,
+        "namespace": ctx.namespace,
+        "name": ctx.name,
+        "path": ctx.path,
     }
     fields.update(change)
     return Context(**fields)  # type: ignore[arg-type]
@@ -497,8 +469,9 @@ def test_unknown_version_is_reported_as_such(one: Identity) -> None:
         pytest.param(lambda t: t[:40], id="truncated-in-kid"),
         pytest.param(lambda t: t[: t.rindex(",") + 1] + "]", id="empty-blob"),
         pytest.param(lambda t: t[: t.rindex(",") + 1] + "AAAA]", id="blob-shorter-than-header"),
-        pytest.param(lambda t: t[:-1] + "A" * (1 + (-(len(t) - t.rindex(",") - 2)) % 4) + "]",
-                     id="blob-length-1-mod-4"),
+        pytest.param(
+            lambda t: t[:-1] + "A" * (1 + (-(len(t) - t.rindex(",") - 2)) % 4) + "]", id="blob-length-1-mod-4"
+        ),
         pytest.param(lambda t: t[:-1] + "==]", id="padding"),
         pytest.param(lambda t: t[:-10] + "+" + t[-9:], id="standard-base64-plus"),
         pytest.param(lambda t: t[:-10] + "/" + t[-9:], id="standard-base64-slash"),
@@ -594,8 +567,13 @@ def test_error_messages_never_contain_the_plaintext(
         blob = b64d(blob_text)
         prefix = f"ENC[sealer.v1,{'+'.join(kids)},"
         # moved in every way
-        for change in ({"env": OTHER_ENV}, {"namespace": OTHER_NS}, {"name": OTHER_NAME},
-                       {"scope": "namespace"}, {"path": _other_path(BASE.path)}):
+        for change in (
+            {"env": OTHER_ENV},
+            {"namespace": OTHER_NS},
+            {"name": OTHER_NAME},
+            {"scope": "namespace"},
+            {"path": _other_path(BASE.path)},
+        ):
             collect(lambda c=change: open_text(tok, _moved(BASE, **c), identity_for))
         # wrong key
         collect(lambda tok=tok: open_text(tok, BASE, lookup(outsider)))
