@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ SCOPES_SECRET = ("strict", "namespace", "env")
 MAX_NODES = 200_000
 
 _STR = "tag:yaml.org,2002:str"
-_TYPE_OF_TAG = {
+TYPE_OF_TAG = {
     _STR: "s",
     "tag:yaml.org,2002:int": "i",
     "tag:yaml.org,2002:float": "f",
@@ -36,6 +35,8 @@ _TYPE_OF_TAG = {
     "tag:yaml.org,2002:binary": "b",
 }
 _NULL = "tag:yaml.org,2002:null"
+
+_YAML_11 = re.compile(r"^%YAML[ \t]+1\.[01]\b", re.M)
 
 Selector = Callable[[str], bool]
 """Given a formatted value path of a non-Secret document, should it be sealed?"""
@@ -49,9 +50,9 @@ class Meta:
     env: str
     scope: str
 
-    def render(self, indent: str) -> str:
+    def render(self, indent: str, newline: str = "\n") -> str:
         lines = ("sealer:", f"  version: {self.version}", f"  env: {self.env}", f"  scope: {self.scope}")
-        return "".join(f"{indent}{line}\n" for line in lines)
+        return "".join(f"{indent}{line}{newline}" for line in lines)
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Leaf:
     path: Path
     node: Any
     section: str | None  # "data"/"stringData" in Secrets, else None
+    in_flow: bool = False  # inside a {...} or [...] collection: tokens must be quoted there
 
     @property
     def text(self) -> str:
@@ -135,8 +137,14 @@ def load(text: str, source: str, selector: Selector | None = None) -> SealedFile
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    if _YAML_11.search(text):
+        raise InputError(
+            "YAML 1.1 documents (%YAML 1.1) are not supported",
+            file=source,
+            hint="remove the directive; sealer reads YAML 1.2",
+        )
     try:
-        nodes = list(YAML(typ="rt").compose_all(text))
+        nodes = list(YAML(typ="safe", pure=True).compose_all(text))
     except YAMLError as e:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -177,7 +185,7 @@ def _document(index: int, root: Any, source: str, selector: Selector | None) -> 
         name = _scalar_str(_map_get(md, "name")) or ""
     meta, span = _meta(index, root, source)
     doc = Document(index, root, kind, namespace, name, meta, span)
-    seen: set[int] = set()
+    budget = [MAX_NODES]
     if doc.is_secret:
         for section in SECRET_SECTIONS:
             node = _root_get(root, section)
@@ -185,55 +193,68 @@ def _document(index: int, root: Any, source: str, selector: Selector | None) -> 
                 continue
             if node.id != "mapping":
                 raise InputError(f"document {index}: {section} must be a mapping", file=source)
-            for k, v in node.value:
-                path: Path = (section, str(k.value))
-                _check_leaf(v, path, source, seen)
-                if v.id != "scalar":
-                    raise InputError(f"{format_path(path)} must be a string, not a {v.id}", file=source)
-                if v.tag == _NULL:
-                    continue
-                if section == "data" and not is_token(v.value):
-                    _b64decode(v.value, path, source)
-                doc.leaves.append(Leaf(path, v, section))
+            for path, leaf, in_flow, shared in _walk(node, (section,), False, False, source, budget, set()):
+                if len(path) != 2:
+                    raise InputError(
+                        f"{format_path(path[:2])} must be a string, not a collection", file=source
+                    )
+                _check_selected(leaf, path, shared, source)
+                if section == "data" and not is_token(leaf.value):
+                    _b64decode(leaf.value, path, source)
+                doc.leaves.append(Leaf(path, leaf, section, in_flow))
     else:
         skip = ("sealer", *MANIFEST_KEYS) if doc.is_manifest else ("sealer",)
+        seen: set[int] = set()
         for k, v in root.value:
             if _scalar_str(k) in skip:
                 continue
-            for path, leaf in _walk(v, (str(k.value),), source, seen):
-                if selector is None or (
-                    leaf.value is not None and (is_token(leaf.value) or selector(format_path(path)))
-                ):
-                    doc.leaves.append(Leaf(path, leaf, None))
+            for path, leaf, in_flow, shared in _walk(v, (str(k.value),), False, False, source, budget, seen):
+                if selector is None or is_token(leaf.value) or selector(format_path(path)):
+                    _check_selected(leaf, path, shared, source)
+                    doc.leaves.append(Leaf(path, leaf, None, in_flow))
     return doc
 
 
-def _walk(node: Any, path: Path, source: str, seen: set[int]) -> Iterator[tuple[Path, Any]]:
-    _check_leaf(node, path, source, seen)
-    if node.id == "mapping":
-        for k, v in node.value:
-            if k.id != "scalar":
-                raise InputError(f"{format_path(path)}: complex mapping keys are not supported", file=source)
-            yield from _walk(v, (*path, str(k.value)), source, seen)
-    elif node.id == "sequence":
-        for i, v in enumerate(node.value):
-            yield from _walk(v, (*path, i), source, seen)
+def _walk(
+    node: Any, path: Path, in_flow: bool, shared: bool, source: str, budget: list[int], seen: set[int]
+) -> Iterator[tuple[Path, Any, bool, bool]]:
+    """Non-null scalar leaves as (path, node, inside a flow collection?, under an anchor?).
+
+    A collection reached a second time is an alias: it is not walked again (so alias bombs and
+    recursive documents cost nothing), and everything under an anchor is marked shared.
+    """
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise InputError(f"more than {MAX_NODES} values", file=source)
+    shared = shared or bool(getattr(node, "anchor", None))
+    if node.id in ("mapping", "sequence"):
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        flow = bool(node.flow_style)
+        if node.id == "mapping":
+            for k, v in node.value:
+                if k.id != "scalar":
+                    raise InputError(
+                        f"{format_path(path)}: complex mapping keys are not supported", file=source
+                    )
+                yield from _walk(v, (*path, str(k.value)), flow, shared, source, budget, seen)
+        else:
+            for i, v in enumerate(node.value):
+                yield from _walk(v, (*path, i), flow, shared, source, budget, seen)
     elif node.tag != _NULL:
-        yield path, node
+        yield path, node, in_flow, shared
 
 
-def _check_leaf(node: Any, path: Path, source: str, seen: set[int]) -> None:
-    if id(node) in seen or getattr(node, "anchor", None):
+def _check_selected(node: Any, path: Path, shared: bool, source: str) -> None:
+    if shared:
         raise InputError(
             f"{format_path(path)}: anchors and aliases are not supported in sealed values",
             file=source,
             hint="write the value out in full",
         )
-    seen.add(id(node))
-    if len(seen) > MAX_NODES:
-        raise InputError(f"more than {MAX_NODES} values", file=source)
     tag = str(node.tag)
-    if node.id == "scalar" and tag != _NULL and tag not in _TYPE_OF_TAG:
+    if tag not in TYPE_OF_TAG:
         raise InputError(f"{format_path(path)}: custom tag {tag} is not supported", file=source)
 
 
@@ -296,92 +317,92 @@ def _b64decode(text: str, path: Path, source: str) -> bytes:
 
 
 def plaintext_of(leaf: Leaf, source: str) -> tuple[str, bytes]:
-    """The (type, bytes) that get sealed for a plaintext leaf."""
+    """The (type, bytes) that get sealed for a plaintext leaf.
+
+    Numbers, booleans and timestamps keep their text exactly as written (`0777`, `0x1F`, `yes` under
+    %YAML 1.1): the reader after unseal then sees what it saw before, whatever YAML version it speaks.
+    """
     node = leaf.node
-    tag = str(node.tag)
+    vtype = TYPE_OF_TAG[str(node.tag)]
     if leaf.section == "data":
         return "b", _b64decode(node.value, leaf.path, source)
-    vtype = _TYPE_OF_TAG[tag]
-    if vtype == "i":
-        return "i", str(_construct(node)).encode()
-    if vtype == "f":
-        return "f", _float_text(_construct(node)).encode()
-    if vtype == "t":
-        return "t", b"true" if _construct(node) else b"false"
     if vtype == "b":
-        return "b", _construct(node)
-    if vtype == "d":
-        return "d", str(node.value).encode()
-    return "s", str(node.value).encode()
+        if leaf.section == "stringData":
+            raise InputError(
+                f"{format_path(leaf.path)}: binary values belong under data, not stringData", file=source
+            )
+        return "b", _b64decode(node.value, leaf.path, source)
+    if leaf.section == "stringData":
+        return "s", str(node.value).encode()  # Kubernetes reads every stringData value as a string
+    return vtype, str(node.value).encode()
 
 
-def _construct(node: Any) -> Any:
-    from ruamel.yaml import YAML
-
-    return YAML(typ="safe", pure=True).constructor.construct_object(node)
-
-
-def _float_text(x: float) -> str:
-    if math.isnan(x):
-        return ".nan"
-    if math.isinf(x):
-        return ".inf" if x > 0 else "-.inf"
-    return repr(x)
-
-
-def python_value(vtype: str, data: bytes, *, section: str | None) -> Any:
-    """An unsealed value as Python data (what a YAML safe load of the plaintext would give)."""
-    if vtype == "b":
-        return base64.b64encode(data).decode() if section == "data" else data
-    text = data.decode("utf-8")
-    if vtype == "i":
-        return int(text)
-    if vtype == "f":
-        return float({".inf": "inf", "-.inf": "-inf", ".nan": "nan"}.get(text, text))
-    if vtype == "t":
-        return text == "true"
-    return text
-
-
-def to_python(root: Any, opened: dict[int, Any], source: str) -> Any:
+def to_python(root: Any, opened: dict[int, tuple[str, bytes, str | None]], source: str) -> Any:
     """The document as Python data, straight from the composed nodes (no second parse), with
     unsealed values in place and the sealer: block left out. Aliases are expanded against a budget,
     so an alias bomb fails instead of exhausting memory."""
     from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.nodes import ScalarNode
 
     constructor = YAML(typ="safe", pure=True).constructor
     budget = [MAX_NODES]
+    tags = {v: k for k, v in TYPE_OF_TAG.items()}
 
-    def build(node: Any, top: bool = False) -> Any:
+    def scalar(node: Any, path: Path) -> Any:
+        try:
+            return constructor.construct_object(node)
+        except (YAMLError, ValueError, TypeError):
+            raise InputError(
+                f"{format_path(path)}: cannot read this {str(node.tag).rsplit(':', 1)[-1]} value as data",
+                file=source,
+                hint="use --format yaml",
+            ) from None
+
+    def build(node: Any, path: Path) -> Any:
         budget[0] -= 1
         if budget[0] < 0:
             raise InputError(f"more than {MAX_NODES} values once aliases are expanded", file=source)
         if id(node) in opened:
-            return opened[id(node)]
+            vtype, data, section = opened[id(node)]
+            if vtype == "b":
+                return base64.b64encode(data).decode() if section == "data" else data
+            if vtype == "s":
+                return data.decode("utf-8")
+            return scalar(ScalarNode(tags[vtype], data.decode("utf-8")), path)
         if node.id == "mapping":
-            return {_key(k): build(v) for k, v in node.value if not (top and _scalar_str(k) == "sealer")}
+            out: dict[Any, Any] = {}
+            for k, v in node.value:
+                if k.id != "scalar":
+                    raise InputError(
+                        f"{format_path(path)}: complex mapping keys are not supported", file=source
+                    )
+                if not path and _scalar_str(k) == "sealer":
+                    continue
+                out[scalar(k, path)] = build(v, (*path, str(k.value)))
+            return out
         if node.id == "sequence":
-            return [build(v) for v in node.value]
-        if str(node.tag) not in _TYPE_OF_TAG and node.tag != _NULL:
-            raise InputError(f"custom tag {node.tag} is not supported", file=source)
-        return constructor.construct_object(node)
+            return [build(v, (*path, i)) for i, v in enumerate(node.value)]
+        if str(node.tag) not in TYPE_OF_TAG and node.tag != _NULL:
+            return str(node.value)  # a custom tag is never constructed: its text stands for it
+        return scalar(node, path)
 
-    def _key(k: Any) -> Any:
-        if k.id != "scalar":
-            raise InputError("complex mapping keys are not supported", file=source)
-        return build(k)
-
-    return build(root, top=True)
+    return build(root, ())
 
 
 def render_scalar(vtype: str, data: bytes, *, section: str | None) -> str:
     """A YAML scalar (one line) for an unsealed value of the given type."""
     if vtype == "b":
         b64 = base64.b64encode(data).decode()
-        return b64 if section == "data" else f"!!binary {b64}"
+        if section == "data":
+            return b64 or '""'  # an empty plain scalar would read back as null
+        return f"!!binary {b64}"
     text = data.decode("utf-8")
-    if vtype in "iftd":
-        return text
+    return text if vtype in "iftd" else yaml_string(text)
+
+
+def yaml_string(text: str) -> str:
+    """A string as a YAML scalar: plain when that reads back as the same string, else double-quoted."""
     if _PLAIN_SAFE.fullmatch(text) and text.lower() not in _PLAIN_WORDS:
         return text
     return quote_string(text)
@@ -445,17 +466,22 @@ def apply_edits(text: str, edits: Sequence[Edit]) -> str:
     return "".join(out)
 
 
-def replace_scalar(text: str, node: Any, new: str, *, quote_ok: bool = True) -> Edit:
-    """Replace a scalar's source span with `new`, keeping the original quote style where it can."""
+def replace_scalar(text: str, node: Any, new: str, *, in_flow: bool, quote_ok: bool = True) -> Edit:
+    """Replace a scalar's source span with `new`, keeping the original quote style where it can.
+
+    Tokens are quoted inside flow collections, where `,`, `[` and `]` would end a plain scalar. A
+    block scalar's header comment (`key: | # note`) stays after the token.
+    """
     start, end = node.start_mark.index, scalar_end(text, node)
     style = node.style
+    token = new.startswith("ENC[")
     if style in ("|", ">"):
-        return Edit(start, end, new)
+        header = text[start : text.find("\n", start) if "\n" in text[start:end] else end]
+        comment = re.search(r"[ \t]#.*$", header)
+        return Edit(start, end, new + (comment.group().rstrip("\r") if comment else ""))
     if style == "'" and quote_ok and "'" not in new and "\n" not in new:
         return Edit(start, end, f"'{new}'")
-    if style == '"' and quote_ok and new.startswith("ENC["):
-        return Edit(start, end, f'"{new}"')
-    if _in_flow(text, start) and new.startswith("ENC["):
+    if token and ((style == '"' and quote_ok) or in_flow):
         return Edit(start, end, f'"{new}"')
     return Edit(start, end, new)
 
@@ -468,11 +494,9 @@ def scalar_end(text: str, node: Any) -> int:
     return end
 
 
-def _in_flow(text: str, index: int) -> bool:
-    """Is the scalar at `index` inside a flow collection ({...} or [...]) on its line?"""
-    line_start = text.rfind("\n", 0, index) + 1
-    before = text[line_start:index]
-    return before.count("{") + before.count("[") > before.count("}") + before.count("]")
+def newline_of(text: str) -> str:
+    """The file's line ending, for lines we add: CRLF files stay CRLF."""
+    return "\r\n" if "\r\n" in text else "\n"
 
 
 def meta_edit(text: str, doc: Document, meta: Meta) -> Edit | None:
@@ -480,7 +504,7 @@ def meta_edit(text: str, doc: Document, meta: Meta) -> Edit | None:
     if doc.meta == meta:
         return None
     indent = " " * doc.root.start_mark.column
-    block = meta.render(indent)
+    block = meta.render(indent, newline_of(text))
     if doc.meta_span is not None:
         start, end = doc.meta_span
         # Replace whole lines: from the key's line start to the end of the block's last line.
@@ -489,7 +513,7 @@ def meta_edit(text: str, doc: Document, meta: Meta) -> Edit | None:
         return Edit(line_start, end, block)
     at = doc.root.end_mark.index
     at = line_end(text, at)
-    prefix = "" if at == 0 or text[at - 1] == "\n" else "\n"
+    prefix = "" if at == 0 or text[at - 1] == "\n" else newline_of(text)
     return Edit(at, at, prefix + block)
 
 

@@ -11,7 +11,10 @@ from typing import Any
 from . import envelope
 from .config import Config
 from .document import (
+    MANIFEST_KEYS,
     SCOPES_SECRET,
+    SECRET_SECTIONS,
+    TYPE_OF_TAG,
     Document,
     Edit,
     Meta,
@@ -21,9 +24,11 @@ from .document import (
     line_end,
     load,
     meta_edit,
+    newline_of,
     plaintext_of,
     replace_scalar,
     scalar_end,
+    yaml_string,
 )
 from .errors import EnvironmentMismatch, InputError, PathError, UnsealError, UsageError
 from .fsio import atomic_write, read_text
@@ -100,7 +105,7 @@ def seal_text(
                 continue
             vtype, data = plaintext_of(leaf, source)
             token = envelope.seal(vtype, data, ctx, recipients, sealed_at=now)
-            edits.append(replace_scalar(text, leaf.node, token))
+            edits.append(replace_scalar(text, leaf.node, token, in_flow=leaf.in_flow))
             report.sealed += 1
         m = meta_edit(text, doc, Meta(1, env, doc_scope))
         if m is not None:
@@ -157,20 +162,16 @@ def set_value(
     now = int(time.time()) if now is None else now
     scope = _scope_for(doc, None, source)
     ctx = doc.context(env, scope, path)
+    _check_settable(doc, path, source)
     if doc.is_secret:
-        if len(path) != 2 or path[0] not in ("data", "stringData") or not isinstance(path[1], str):
-            raise PathError(
-                f"{format_path(path)}: a Secret's values live under data or stringData",
-                file=source,
-                hint='e.g. stringData.password or data["tls.crt"]',
-            )
         vtype = "b" if path[0] == "data" else "s"
-    existing = _resolve(doc.root, path)
+    nodes = _path_nodes(doc.root, path)
+    existing = nodes[-1] if len(nodes) == len(path) + 1 else None
     if vtype is None:
-        vtype = _existing_type(existing, source) or "s"
+        vtype = _existing_type(existing) or "s"
     _check_value(vtype, value, path, source)
     token = envelope.seal(vtype, value, ctx, recipients, sealed_at=now)
-    edits = [_insert_or_replace(text, doc, path, existing, token, source)]
+    edits = [_insert_or_replace(text, doc, path, nodes, token, source)]
     m = meta_edit(text, doc, Meta(1, env, scope))
     if m is not None:
         edits.append(m)
@@ -204,14 +205,28 @@ def _check_value(vtype: str, value: bytes, path: Path, source: str) -> None:
         )
 
 
-def _existing_type(node: Any, source: str) -> str | None:
+def _check_settable(doc: Document, path: Path, source: str) -> None:
+    """Refuse paths that are not values: the sealer: block, a manifest's identity, a Secret's non-data."""
+    where = format_path(path)
+    if path[0] == "sealer":
+        raise PathError(f"{where}: the sealer: block is sealer's own and is not a value", file=source)
+    if doc.is_secret:
+        if len(path) != 2 or path[0] not in SECRET_SECTIONS or not isinstance(path[1], str):
+            raise PathError(
+                f"{where}: a Secret's values live under data or stringData",
+                file=source,
+                hint='e.g. stringData.password or data["tls.crt"]',
+            )
+    elif doc.is_manifest and path[0] in MANIFEST_KEYS:
+        raise PathError(f"{where}: apiVersion, kind and metadata of a manifest are never sealed", file=source)
+
+
+def _existing_type(node: Any) -> str | None:
     if node is None or node.id != "scalar":
         return None
     if envelope.is_token(node.value):
         return envelope.parse_token(str(node.value)).vtype
-    from .document import _TYPE_OF_TAG
-
-    return _TYPE_OF_TAG.get(str(node.tag))
+    return TYPE_OF_TAG.get(str(node.tag))
 
 
 def _pick_document(sf: SealedFile, path: Path, document: int | None) -> Document:
@@ -224,7 +239,7 @@ def _pick_document(sf: SealedFile, path: Path, document: int | None) -> Document
         raise InputError("has no YAML document to set a value in", file=sf.source)
     if len(sf.docs) == 1:
         return sf.docs[0]
-    having = [d for d in sf.docs if _resolve(d.root, path) is not None]
+    having = [d for d in sf.docs if len(_path_nodes(d.root, path)) == len(path) + 1]
     if len(having) == 1:
         return having[0]
     which = "several documents" if having else "no document"
@@ -235,49 +250,56 @@ def _pick_document(sf: SealedFile, path: Path, document: int | None) -> Document
     )
 
 
-def _resolve(root: Any, path: Path) -> Any:
-    node = root
+def _path_nodes(root: Any, path: Path) -> list[Any]:
+    """The nodes from the root along `path`, as far as it exists (the root first)."""
+    nodes = [root]
     for seg in path:
+        node = nodes[-1]
         if isinstance(seg, int):
             if node.id != "sequence" or seg >= len(node.value):
-                return None
-            node = node.value[seg]
+                break
+            nodes.append(node.value[seg])
         else:
-            if node.id != "mapping":
-                return None
-            node = next((v for k, v in node.value if k.id == "scalar" and str(k.value) == seg), None)
-            if node is None:
-                return None
-    return node
+            child = None
+            if node.id == "mapping":
+                child = next((v for k, v in node.value if k.id == "scalar" and str(k.value) == seg), None)
+            if child is None:
+                break
+            nodes.append(child)
+    return nodes
 
 
-def _insert_or_replace(text: str, doc: Document, path: Path, existing: Any, token: str, source: str) -> Edit:
+def _insert_or_replace(
+    text: str, doc: Document, path: Path, nodes: list[Any], token: str, source: str
+) -> Edit:
     where = format_path(path)
-    if existing is not None:
+    nl = newline_of(text)
+    if any(getattr(n, "anchor", None) for n in nodes[1:]):
+        raise PathError(
+            f"{where} is under an anchor or alias; sealer does not set shared values", file=source
+        )
+    if len(nodes) == len(path) + 1:
+        existing, parent = nodes[-1], nodes[-2]
         if existing.id != "scalar":
             raise PathError(f"{where} is a {existing.id}, not a single value", file=source)
-        if getattr(existing, "anchor", None):
-            raise PathError(f"{where} carries an anchor; sealer does not set anchored values", file=source)
         if existing.tag == "tag:yaml.org,2002:null" and existing.start_mark.index == existing.end_mark.index:
             # `key:` with nothing after it: put the token after the colon.
             return Edit(existing.start_mark.index, existing.end_mark.index, " " + token)
-        return replace_scalar(text, existing, token)
+        return replace_scalar(text, existing, token, in_flow=bool(parent.flow_style))
     key = path[-1]
     if isinstance(key, int):
         raise PathError(f"{where} does not exist; sealer set does not append list items", file=source)
-    parent = _resolve(doc.root, path[:-1])
-    from .paths import _BARE
-
-    key_text = key if _BARE.fullmatch(key) and key[0] not in "-" else _quote_key(key)
-    if parent is None:
+    key_text = yaml_string(key)
+    if len(nodes) < len(path):
         if len(path) == 2 and doc.is_secret:
             indent = " " * doc.root.start_mark.column
             at = line_end(text, doc.root.end_mark.index)
-            prefix = "" if at == 0 or text[at - 1] == "\n" else "\n"
-            return Edit(at, at, f"{prefix}{indent}{path[0]}:\n{indent}  {key_text}: {token}\n")
+            prefix = "" if at == 0 or text[at - 1] == "\n" else nl
+            return Edit(at, at, f"{prefix}{indent}{path[0]}:{nl}{indent}  {key_text}: {token}{nl}")
         raise PathError(
             f"{format_path(path[:-1])} does not exist", file=source, hint="create the enclosing mapping first"
         )
+    parent = nodes[-1]
     if parent.id != "mapping":
         raise PathError(f"{format_path(path[:-1])} is not a mapping", file=source)
     if parent.flow_style or not parent.value:
@@ -290,14 +312,8 @@ def _insert_or_replace(text: str, doc: Document, path: Path, existing: Any, toke
     last_key, last_val = parent.value[-1]
     indent = " " * last_key.start_mark.column
     at = line_end(text, scalar_end(text, last_val))
-    prefix = "" if at == 0 or text[at - 1] == "\n" else "\n"
-    return Edit(at, at, f"{prefix}{indent}{key_text}: {token}\n")
-
-
-def _quote_key(key: str) -> str:
-    from .document import quote_string
-
-    return quote_string(key)
+    prefix = "" if at == 0 or text[at - 1] == "\n" else nl
+    return Edit(at, at, f"{prefix}{indent}{key_text}: {token}{nl}")
 
 
 @dataclass

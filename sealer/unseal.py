@@ -12,7 +12,6 @@ from .document import (
     SealedFile,
     apply_edits,
     load,
-    python_value,
     remove_meta,
     render_scalar,
     replace_scalar,
@@ -56,7 +55,7 @@ def unseal_file(
     if env is not None and file_env is not None and file_env != env:
         raise EnvironmentMismatch(f"is sealed for environment {file_env!r}, not {env!r}", file=sf.source)
     edits = []
-    opened: dict[int, Any] = {}  # id(node) -> plaintext Python value, for the structured view
+    opened: dict[int, tuple[str, bytes, str | None]] = {}  # id(node) -> plaintext, for the structured view
     for doc, leaf in sf.all_leaves():
         if not leaf.sealed:
             continue
@@ -75,8 +74,8 @@ def unseal_file(
                 f"{format_path(leaf.path)} holds a value of the wrong type for its section", file=sf.source
             )
         rendered = render_scalar(tok.vtype, data, section=leaf.section)
-        edits.append(replace_scalar(sf.text, leaf.node, rendered, quote_ok=False))
-        opened[id(leaf.node)] = python_value(tok.vtype, data, section=leaf.section)
+        edits.append(replace_scalar(sf.text, leaf.node, rendered, in_flow=leaf.in_flow, quote_ok=False))
+        opened[id(leaf.node)] = (tok.vtype, data, leaf.section)
     for doc in sf.docs:
         m = remove_meta(sf.text, doc)
         if m is not None:

@@ -292,11 +292,6 @@ TIMESTAMP_SCALARS = [
     "2001-12-15T02:59:43.1Z",
 ]
 
-_TIMESTAMP_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: document.python_value returns a timestamp as its text, so Unsealed.docs[i].content "
-    "holds a str where a safe load of the plaintext gives a datetime/date",
-)
 
 
 @pytest.mark.parametrize(
@@ -306,7 +301,7 @@ _TIMESTAMP_BUG = pytest.mark.xfail(
         *INT_SCALARS,
         *FLOAT_SCALARS,
         *BOOL_SCALARS,
-        *(pytest.param(s, marks=_TIMESTAMP_BUG) for s in TIMESTAMP_SCALARS),
+        *TIMESTAMP_SCALARS,
         "!!binary aGVsbG8gd29ybGQ=",
         "!!str 42",
         "!!float 1",
@@ -335,7 +330,6 @@ def test_round_trip_types_keep_their_python_type(ident: Identity) -> None:
     assert [type(v) for v in content.values()] == [int, int, float, float, bool, str]
 
 
-@_TIMESTAMP_BUG
 def test_round_trip_timestamps_are_datetimes(ident: Identity) -> None:
     content = unseal(seal("t: 2001-12-14t21:59:43.10-05:00\nd: 2002-12-14\n", ident), ident).docs[0].content
     tz = datetime.timezone(datetime.timedelta(hours=-5))
@@ -356,11 +350,6 @@ def test_round_trip_block_scalars(ident: Identity) -> None:
     assert_round_trip(original, ident)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a folded (>) scalar's value is taken from the round-trip composer, which marks each fold "
-    "with \\a (BEL); the sealed plaintext is 'one\\a two' instead of 'one two'",
-)
 @pytest.mark.parametrize("indicator", [">", ">-", ">+"])
 def test_round_trip_folded_scalar(indicator: str, ident: Identity) -> None:
     original = f"folded: {indicator}\n  folded one\n  folded two\n\n  para two\nafter: end\n"
@@ -427,21 +416,11 @@ def test_secret_data_is_sealed_as_the_decoded_bytes(ident: Identity) -> None:
     assert len(raw) == 12 + 48 + 256
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='BUG: an empty Secret data value ("") unseals to an empty plain scalar, i.e. null',
-)
 def test_secret_empty_data_value_round_trips(ident: Identity) -> None:
     original = 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ndata:\n  empty: ""\n  x: eA==\n'
     assert_round_trip(original, ident)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a non-string stringData value (int, bool, !!binary) is sealed with its own type, and "
-    "unseal then refuses it ('holds a value of the wrong type for its section'): the file can never be "
-    "unsealed again",
-)
 @pytest.mark.parametrize("value", ["12", "true", "!!binary aGVsbG8="])
 def test_secret_stringdata_non_string_is_refused_or_round_trips(value: str, ident: Identity) -> None:
     original = f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  k: {value}\n"
@@ -615,12 +594,6 @@ def test_flow_values_are_double_quoted_and_reparse(ident: Identity) -> None:
     assert_round_trip(original, ident)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: in a flow collection written over several lines, a value on its own line is not "
-    "detected as in-flow (_in_flow only looks at the value's own line), the token is written plain, "
-    "and its ',' '[' ']' break the YAML: the sealed file no longer parses",
-)
 @pytest.mark.parametrize(
     "original", ["l: [\n  one,\n  two\n]\n", "m: {\n  a: 1,\n  b: x\n}\n", "m: {a: [\n  x]}\n"]
 )
@@ -630,11 +603,6 @@ def test_multi_line_flow_collections(original: str, ident: Identity) -> None:
     assert_round_trip(original, ident)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a comment after a block scalar's indicator (`k: | # note`) is deleted on sealing: the "
-    "replaced span runs from the indicator to the end of the content, over the comment",
-)
 def test_comment_on_block_scalar_header_survives(ident: Identity) -> None:
     original = "k: | # keep this note\n  text\n  more\nz: 1\n"
     sealed = seal(original, ident)
@@ -652,11 +620,6 @@ def test_crlf_values_round_trip_and_lines_survive(ident: Identity) -> None:
     assert re.fullmatch(rf"  - {TOKEN}\r", lines[4])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: in a CRLF file the appended sealer: block (and a line added by set) uses LF, so the "
-    "file ends up with mixed line endings",
-)
 def test_crlf_file_stays_crlf(ident: Identity) -> None:
     original = "a: 1\r\nb: two\r\n"
     sealed = seal(original, ident)
@@ -846,11 +809,6 @@ def test_set_bad_paths_raise_path_error(original: str, path: Path, ident: Identi
         _set(original, path, b"v", ident)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: set_value seals any path, including a manifest's apiVersion/kind/metadata and the "
-    "sealer: block itself; those tokens are never unsealed (or break the file)",
-)
 @pytest.mark.parametrize(
     "path", [("apiVersion",), ("kind",), ("metadata", "name"), ("metadata", "labels"), ("sealer", "env")]
 )
@@ -1001,22 +959,12 @@ def test_file_sealed_for_another_env(ident: Identity) -> None:
         _set(sealed, ("b",), b"x", ident)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: in a Secret, an aliased or anchored data/stringData section is not refused; "
-    "`stringData: *labels` seals metadata.labels in place",
-)
 def test_aliased_secret_section_is_refused(ident: Identity) -> None:
     original = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: n\n  labels: &l\n    k: v\nstringData: *l\n"
     with pytest.raises(InputError):
         seal(original, ident)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a custom tag outside the sealed values (here in a manifest's metadata) is accepted by "
-    "seal, but unseal_file(structured=True) then raises InputError 'custom tag !foo is not supported'",
-)
 def test_custom_tag_outside_sealed_values_seals_and_unseals(ident: Identity) -> None:
     original = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: !foo x\ndata:\n  k: v\n"
     try:
@@ -1026,11 +974,6 @@ def test_custom_tag_outside_sealed_values_seals_and_unseals(ident: Identity) -> 
     assert unseal(sealed, ident).docs[0].content["data"] == {"k": "v"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: integers/floats are constructed with a YAML 1.2 constructor even under a %YAML 1.1 "
-    "directive: 0777 (511 in 1.1) is sealed as 777, and 1:20 (sexagesimal 80) raises a bare ValueError",
-)
 @pytest.mark.parametrize("scalar", ["0777", "1:20", "190:20:30.15"])
 def test_yaml_1_1_numbers(scalar: str, ident: Identity) -> None:
     original = f"%YAML 1.1\n---\nv: {scalar}\n"
