@@ -61,10 +61,32 @@ class ValueRule:
         return not (self.unencrypted_regex is not None and re.search(self.unencrypted_regex, value_path))
 
 
+_DURATION = re.compile(r"([0-9]+)([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> int:
+    """`90d`, `12h`, `2w`, `1w3d`: seconds. Policies are written by people, so say what is wrong."""
+    text = str(text).strip()
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{text!r} is not a duration like 90d, 12h or 2w")
+    return sum(int(n) * _UNITS[u] for n, u in parts)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Per-environment limits that `sealer status` (and CI through it) enforces."""
+
+    max_secret_age: int | None = None  # seconds since a value was sealed with fresh content
+    key_rotation_period: int | None = None  # seconds an active key may live
+
+
 @dataclass(frozen=True)
 class Environment:
     name: str
     paths: tuple[str, ...]
+    policy: Policy = Policy()
 
     def owns(self, rel_path: str) -> bool:
         return any(glob_to_regex(p).fullmatch(rel_path) for p in self.paths)
@@ -90,7 +112,7 @@ class Config:
             paths = spec.get("paths", []) if isinstance(spec, dict) else None
             if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
                 raise ConfigError(f"environment {name!r}: 'paths' must be a list of globs", file=str(path))
-            envs[name] = Environment(name, tuple(paths))
+            envs[name] = Environment(name, tuple(paths), _policy(spec, name, path))
         rules = []
         for i, r in enumerate(data.get("rules") or []):
             if not isinstance(r, dict) or not isinstance(r.get("files"), str):
@@ -165,10 +187,29 @@ class Config:
         from .registry import Registry
 
         if env not in self.environments:
-            raise UsageError(
-                f"unknown environment {env!r}", hint=f"known: {', '.join(self.environments) or 'none'}"
-            )
+            raise UsageError(f"unknown environment {env!r}", hint=f"known: {', '.join(self.environments) or 'none'}")
         return Registry.load(self.root, env)
+
+
+def _policy(spec: object, env: str, path: Path) -> Policy:
+    raw = spec.get("policy") if isinstance(spec, dict) else None
+    if raw is None:
+        return Policy()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"environment {env!r}: 'policy' must be a mapping", file=str(path))
+    values: dict[str, int | None] = {}
+    for key in ("max_secret_age", "key_rotation_period"):
+        if raw.get(key) is None:
+            values[key] = None
+            continue
+        try:
+            values[key] = parse_duration(raw[key])
+        except ValueError as e:
+            raise ConfigError(f"environment {env!r}: policy.{key}: {e}", file=str(path)) from None
+    unknown = set(raw) - {"max_secret_age", "key_rotation_period"}
+    if unknown:
+        raise ConfigError(f"environment {env!r}: unknown policy setting {sorted(unknown)[0]!r}", file=str(path))
+    return Policy(**values)
 
 
 def find_root(start: Path) -> Path | None:

@@ -195,9 +195,7 @@ def _document(index: int, root: Any, source: str, selector: Selector | None) -> 
                 raise InputError(f"document {index}: {section} must be a mapping", file=source)
             for path, leaf, in_flow, shared in _walk(node, (section,), False, False, source, budget, set()):
                 if len(path) != 2:
-                    raise InputError(
-                        f"{format_path(path[:2])} must be a string, not a collection", file=source
-                    )
+                    raise InputError(f"{format_path(path[:2])} must be a string, not a collection", file=source)
                 _check_selected(leaf, path, shared, source)
                 if section == "data" and not is_token(leaf.value):
                     _b64decode(leaf.value, path, source)
@@ -235,9 +233,7 @@ def _walk(
         if node.id == "mapping":
             for k, v in node.value:
                 if k.id != "scalar":
-                    raise InputError(
-                        f"{format_path(path)}: complex mapping keys are not supported", file=source
-                    )
+                    raise InputError(f"{format_path(path)}: complex mapping keys are not supported", file=source)
                 yield from _walk(v, (*path, str(k.value)), flow, shared, source, budget, seen)
         else:
             for i, v in enumerate(node.value):
@@ -328,9 +324,7 @@ def plaintext_of(leaf: Leaf, source: str) -> tuple[str, bytes]:
         return "b", _b64decode(node.value, leaf.path, source)
     if vtype == "b":
         if leaf.section == "stringData":
-            raise InputError(
-                f"{format_path(leaf.path)}: binary values belong under data, not stringData", file=source
-            )
+            raise InputError(f"{format_path(leaf.path)}: binary values belong under data, not stringData", file=source)
         return "b", _b64decode(node.value, leaf.path, source)
     if leaf.section == "stringData":
         return "s", str(node.value).encode()  # Kubernetes reads every stringData value as a string
@@ -374,9 +368,7 @@ def to_python(root: Any, opened: dict[int, tuple[str, bytes, str | None]], sourc
             out: dict[Any, Any] = {}
             for k, v in node.value:
                 if k.id != "scalar":
-                    raise InputError(
-                        f"{format_path(path)}: complex mapping keys are not supported", file=source
-                    )
+                    raise InputError(f"{format_path(path)}: complex mapping keys are not supported", file=source)
                 if not path and _scalar_str(k) == "sealer":
                     continue
                 out[scalar(k, path)] = build(v, (*path, str(k.value)))

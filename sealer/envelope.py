@@ -80,15 +80,11 @@ def parse_token(text: str) -> Token:
     if not m:
         v = _VERSION_ONLY.match(text)
         if v and v.group(1) != VERSION:
-            raise TokenError(
-                f"unknown token version {v.group(1)}", hint="this sealer reads sealer.v1; upgrade sealer"
-            )
+            raise TokenError(f"unknown token version {v.group(1)}", hint="this sealer reads sealer.v1; upgrade sealer")
         raise TokenError("malformed sealed token", hint="it was truncated or edited; set the value again")
     version, kids_text, blob_text = m.groups()
     if version != VERSION:
-        raise TokenError(
-            f"unknown token version {version}", hint="this sealer reads sealer.v1; upgrade sealer"
-        )
+        raise TokenError(f"unknown token version {version}", hint="this sealer reads sealer.v1; upgrade sealer")
     try:
         blob = base64.urlsafe_b64decode(blob_text + "=" * (-len(blob_text) % 4))
     except (binascii.Error, ValueError):
@@ -112,9 +108,7 @@ def parse_token(text: str) -> Token:
     )
 
 
-def seal(
-    vtype: str, plaintext: bytes, ctx: Context, recipients: Sequence[Recipient], *, sealed_at: int
-) -> str:
+def seal(vtype: str, plaintext: bytes, ctx: Context, recipients: Sequence[Recipient], *, sealed_at: int) -> str:
     """Seal one value to every recipient. Callers pass the environment's current recipient list."""
     if vtype not in TYPES:
         raise ValueError(f"unknown value type {vtype!r}")
@@ -140,9 +134,7 @@ def seal(
     return f"ENC[{VERSION},{'+'.join(kids)},{_b64(header + payload)}]"
 
 
-def unseal(
-    token: Token, ctx: Context, identity_for: Callable[[str], Identity | None], *, where: str
-) -> bytes:
+def unseal(token: Token, ctx: Context, identity_for: Callable[[str], Identity | None], *, where: str) -> bytes:
     """Open a parsed token at `ctx`. `where` (file and path) goes into every error message."""
     index, identity = _pick_identity(token, identity_for, where)
     moved = mismatches(token, ctx)
@@ -175,9 +167,7 @@ def unseal(
     )
 
 
-def _pick_identity(
-    token: Token, identity_for: Callable[[str], Identity | None], where: str
-) -> tuple[int, Identity]:
+def _pick_identity(token: Token, identity_for: Callable[[str], Identity | None], where: str) -> tuple[int, Identity]:
     for i, kid in enumerate(token.kids):
         identity = identity_for(kid)
         if identity is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import InputError
@@ -74,5 +75,33 @@ def fsync_dir(directory: Path) -> None:
         fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """Exclusive advisory lock on a file that writers replace by rename.
+
+    Lock the file, then check the name still points at the locked inode: if a writer swapped it
+    meanwhile, lock again. Cooperating writers (seal, set, reseal) so never lose each other's update.
+    """
+    import fcntl
+
+    while True:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            yield  # nothing to protect yet; a new file is created by an atomic rename
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                yield
+                return
         finally:
             os.close(fd)

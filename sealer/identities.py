@@ -272,9 +272,7 @@ def find_identities(
             argv = shlex.split(command)
         except ValueError:
             # shlex's message may quote the command; keep it out.
-            raise IdentityError(
-                "SEALER_IDENTITY_COMMAND is not a valid command line (unbalanced quotes)"
-            ) from None
+            raise IdentityError("SEALER_IDENTITY_COMMAND is not a valid command line (unbalanced quotes)") from None
         return IdentitySet(f"SEALER_IDENTITY_COMMAND ({argv[0]})", lambda: _run_identity_command(argv))
 
     base = config_dir if config_dir is not None else user_config_dir(env)
@@ -340,9 +338,7 @@ def write_identity_file(
         try:
             os.link(tmp, target)
         except FileExistsError:
-            raise IdentityError(
-                "identity file already exists; refusing to overwrite it", file=str(target)
-            ) from None
+            raise IdentityError("identity file already exists; refusing to overwrite it", file=str(target)) from None
         except OSError as err:
             if err.errno not in _NO_HARDLINKS:
                 raise InputError(f"cannot write identity file: {err.strerror}", file=str(target)) from None

@@ -50,9 +50,7 @@ def parse_path(text: str) -> Path:
             try:
                 key, end = json.JSONDecoder().raw_decode(text, i + 1)
             except json.JSONDecodeError:
-                raise PathError(
-                    f"value path {text!r}: bad quoted key at column {i + 1}", hint=_HINT
-                ) from None
+                raise PathError(f"value path {text!r}: bad quoted key at column {i + 1}", hint=_HINT) from None
             if not isinstance(key, str) or text[end : end + 1] != "]":
                 raise PathError(f"value path {text!r}: expected '\"]' at column {end + 1}", hint=_HINT)
             segs.append(key)

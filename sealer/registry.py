@@ -2,22 +2,27 @@
 
 It is committed and reviewed like code; sealing reads it to learn the current recipients, so
 a developer needs nothing else to seal. Private keys never come near it.
+
+Lifecycle: a key is `active` (new values are sealed to it), then `retiring` after a rotation (still
+opens values, no new ones), then `retired` (opens nothing at deploy time). Recovery (break-glass)
+recipients are sealed to alongside the active keys. `not_before` revokes every value sealed earlier.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .config import KEYS_DIR, load_yaml_mapping
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
 from .fsio import atomic_write
 from .keys import Recipient, kid_of, parse_recipient
 
 STATES = ("active", "retiring", "retired")
+ROLES = ("environment", "recovery")
 
 
 @dataclass
@@ -26,23 +31,36 @@ class KeyRecord:
     recipient: str
     created: dt.datetime
     state: str
+    role: str = "environment"
+    label: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "kid": self.kid,
             "recipient": self.recipient,
             "created": iso(self.created),
             "state": self.state,
         }
+        if self.role != "environment":
+            out["role"] = self.role
+        if self.label:
+            out["label"] = self.label
+        return out
+
+    @property
+    def kind(self) -> str:
+        return parse_recipient(self.recipient).kind
 
 
 @dataclass
 class Registry:
-    """keys/ENV.yaml: every key the environment ever had, with its state."""
+    """keys/ENV.yaml of one environment."""
 
     path: Path
     env: str
     keys: list[KeyRecord]
+    not_before: dt.datetime | None = None
+    _recipients: list[Recipient] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(cls, root: Path, env: str) -> Registry:
@@ -52,61 +70,125 @@ class Registry:
         data = load_yaml_mapping(path)
         raw = data.get("keys") or []
         if not isinstance(raw, list):
-            raise ConfigError("'keys' must be a list", file=str(path))
-        keys = []
-        for i, k in enumerate(raw):
-            where = f"keys[{i}]"
-            if not isinstance(k, dict) or not isinstance(k.get("recipient"), str):
-                raise ConfigError(
-                    f"{where} needs a 'recipient'", file=str(path), hint="restore the file from git"
-                )
-            rec = parse_recipient(k["recipient"]).encode()
-            kid = kid_of(rec)
-            if k.get("kid") != kid:
-                raise ConfigError(
-                    f"{where}: kid {k.get('kid')!r} does not match its recipient (expected {kid})",
-                    file=str(path),
-                    hint="restore the file from git",
-                )
-            state = k.get("state", "active")
-            if state not in STATES:
-                raise ConfigError(f"{where}: state must be one of {', '.join(STATES)}", file=str(path))
-            created = k.get("created")
-            try:
-                when = (
-                    created if isinstance(created, dt.datetime) else dt.datetime.fromisoformat(str(created))
-                )
-            except ValueError:
-                raise ConfigError(f"{where}: 'created' is not an ISO 8601 time", file=str(path)) from None
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=dt.UTC)
-            keys.append(KeyRecord(kid, rec, when, state))
-        return cls(path, env, keys)
+            raise ConfigError("'keys' must be a list", file=str(path), hint="restore the file from git")
+        keys = [_record(k, f"keys[{i}]", path) for i, k in enumerate(raw)]
+        if len({k.kid for k in keys}) != len(keys):
+            raise ConfigError("a key is listed twice", file=str(path), hint="restore the file from git")
+        nb = data.get("not_before")
+        return cls(path, env, keys, _time(nb, "not_before", path) if nb is not None else None)
 
     def current(self) -> list[KeyRecord]:
-        """The keys new values are sealed to."""
-        return [k for k in self.keys if k.state == "active"]
+        """The keys new values are sealed to: active environment keys, then active recovery keys."""
+        active = [k for k in self.keys if k.state == "active"]
+        return [k for k in active if k.role == "environment"] + [k for k in active if k.role == "recovery"]
 
     def recipients(self) -> list[Recipient]:
-        return [parse_recipient(k.recipient) for k in self.current()]
+        if self._recipients is None:
+            self._recipients = [parse_recipient(k.recipient) for k in self.current()]
+        return self._recipients
+
+    def current_kids(self) -> tuple[str, ...]:
+        return tuple(k.kid for k in self.current())
 
     def find(self, kid: str) -> KeyRecord | None:
         return next((k for k in self.keys if k.kid == kid), None)
+
+    def opens(self, kid: str) -> bool:
+        """May a value sealed to `kid` be opened at deploy time? Never with a retired or unknown key."""
+        k = self.find(kid)
+        return k is not None and k.state != "retired"
+
+    def not_before_ts(self) -> int | None:
+        return int(self.not_before.timestamp()) if self.not_before else None
+
+    def require(self, kid: str) -> KeyRecord:
+        k = self.find(kid)
+        if k is None:
+            raise UsageError(f"environment {self.env!r} has no key {kid}", hint="see: sealer keys list")
+        return k
 
     def save(self) -> None:
         from ruamel.yaml import YAML
 
         buf = io.StringIO()
         buf.write(f"# Public keys of environment {self.env}. Managed by `sealer keys`; safe to commit.\n")
+        data: dict[str, Any] = {"env": self.env}
+        if self.not_before is not None:
+            data["not_before"] = iso(self.not_before)
+        data["keys"] = [k.to_dict() for k in self.keys]
         yaml = YAML()
         yaml.default_flow_style = False
-        yaml.dump({"env": self.env, "keys": [k.to_dict() for k in self.keys]}, buf)
+        yaml.dump(data, buf)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(self.path, buf.getvalue().encode())
+        self._recipients = None
+
+
+def _record(k: Any, where: str, path: Path) -> KeyRecord:
+    if not isinstance(k, dict) or not isinstance(k.get("recipient"), str):
+        raise ConfigError(f"{where} needs a 'recipient'", file=str(path), hint="restore the file from git")
+    rec = parse_recipient(k["recipient"]).encode()
+    kid = kid_of(rec)
+    if k.get("kid") != kid:
+        raise ConfigError(
+            f"{where}: kid {k.get('kid')!r} does not match its recipient (expected {kid})",
+            file=str(path),
+            hint="restore the file from git",
+        )
+    state = k.get("state", "active")
+    if state not in STATES:
+        raise ConfigError(f"{where}: state must be one of {', '.join(STATES)}", file=str(path))
+    role = k.get("role", "environment")
+    if role not in ROLES:
+        raise ConfigError(f"{where}: role must be one of {', '.join(ROLES)}", file=str(path))
+    return KeyRecord(kid, rec, _time(k.get("created"), f"{where}.created", path), state, role, str(k.get("label", "")))
+
+
+def _time(value: Any, where: str, path: Path) -> dt.datetime:
+    try:
+        when = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(
+            f"{where} is not an ISO 8601 time", file=str(path), hint="restore the file from git"
+        ) from None
+    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when
 
 
 def iso(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> dt.datetime:
+    """A time given on the command line: ISO 8601 (date or date-time, UTC unless stated) or `now`."""
+    if text == "now":
+        return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{text!r} is not a time", hint="use ISO 8601, e.g. 2026-11-25T12:00:00Z, or now") from None
+    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    return (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+
+
+def _new_identity_file(root: Path, env: str, out: Path | None, force: bool) -> tuple[Any, Path]:
+    from .identities import user_config_dir, write_identity_file
+    from .keys import generate_identity
+
+    identity = generate_identity()
+    if out is None:
+        out = user_config_dir() / "identities" / f"{env}-{identity.kid}.txt"
+    out = out.absolute()
+    if _inside(out, root) and not force:
+        raise UsageError(
+            f"refusing to write a private key inside the repository ({out})",
+            hint="choose --out outside it, or pass --force if you really mean it",
+        )
+    out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_identity_file(out, identity, comment_lines=[f"sealer environment: {env}"])
+    return identity, out
 
 
 def generate_key(
@@ -120,47 +202,69 @@ def generate_key(
 ) -> tuple[KeyRecord, Path]:
     """Make an X25519 key pair for `env`: the public half goes to the registry, the private half
     to `out` (default: the user's config dir), mode 0600, never inside the repository unless forced."""
-    from .errors import UsageError
-    from .identities import user_config_dir, write_identity_file
-    from .keys import generate_identity
-
     reg = Registry.load(root, env)
-    if reg.current() and not add:
+    active = [k for k in reg.current() if k.role == "environment"]
+    if active and not add:
         raise UsageError(
-            f"environment {env!r} already has an active key ({reg.current()[0].kid})",
-            hint="pass --add to make another active key",
+            f"environment {env!r} already has an active key ({active[0].kid})",
+            hint=f"to replace it run: sealer keys rotate {env}; to add another: --add",
         )
-    identity = generate_identity()
-    kid = identity.kid
-    if out is None:
-        out = user_config_dir() / "identities" / f"{env}-{kid}.txt"
-    out = out.absolute()
-    if _inside(out, root) and not force:
-        raise UsageError(
-            f"refusing to write a private key inside the repository ({out})",
-            hint="choose --out outside it, or pass --force if you really mean it",
-        )
-    out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    when = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
-    write_identity_file(out, identity, comment_lines=[f"sealer environment: {env}"])
-    record = KeyRecord(kid, identity.recipient.encode(), when, "active")
+    identity, path = _new_identity_file(root, env, out, force)
+    record = KeyRecord(identity.kid, identity.recipient.encode(), _now(now), "active")
     reg.keys.append(record)
     reg.save()
-    return record, out
+    return record, path
 
 
-def add_key(root: Path, env: str, recipient: str, *, now: dt.datetime | None = None) -> KeyRecord:
-    """Register a public key made elsewhere (age-keygen, an offline machine) as active."""
+def rotate_key(
+    root: Path, env: str, *, out: Path | None = None, force: bool = False, now: dt.datetime | None = None
+) -> tuple[KeyRecord, list[KeyRecord], Path]:
+    """A new active key; the previous active environment keys become `retiring` (they still open
+    values until `sealer reseal` has moved everything off them and a custodian retires them)."""
+    reg = Registry.load(root, env)
+    previous = [k for k in reg.keys if k.state == "active" and k.role == "environment"]
+    identity, path = _new_identity_file(root, env, out, force)
+    for k in previous:
+        k.state = "retiring"
+    record = KeyRecord(identity.kid, identity.recipient.encode(), _now(now), "active")
+    reg.keys.append(record)
+    reg.save()
+    return record, previous, path
+
+
+def add_key(
+    root: Path, env: str, recipient: str, *, recovery: bool = False, label: str = "", now: dt.datetime | None = None
+) -> KeyRecord:
+    """Register a public key made elsewhere (age-keygen, an offline machine) as active, or as a
+    recovery (break-glass) recipient that every value of the environment is also sealed to."""
     rec = parse_recipient(recipient.strip())
     reg = Registry.load(root, env)
     if reg.find(rec.kid) is not None:
         raise ConfigError(f"key {rec.kid} is already registered for {env}", file=str(reg.path))
-    record = KeyRecord(
-        rec.kid, rec.encode(), (now or dt.datetime.now(dt.UTC)).replace(microsecond=0), "active"
-    )
+    record = KeyRecord(rec.kid, rec.encode(), _now(now), "active", "recovery" if recovery else "environment", label)
     reg.keys.append(record)
     reg.save()
     return record
+
+
+def set_state(root: Path, env: str, kid: str, state: str) -> KeyRecord:
+    reg = Registry.load(root, env)
+    record = reg.require(kid)
+    if record.state == "active" and record.role == "environment" and state == "retired":
+        others = [k for k in reg.current() if k.role == "environment" and k.kid != kid]
+        if not others:
+            raise UsageError(f"{kid} is the only active key of {env}", hint=f"rotate first: sealer keys rotate {env}")
+    record.state = state
+    reg.save()
+    return record
+
+
+def revoke_before(root: Path, env: str, when: dt.datetime) -> Registry:
+    """Refuse every value of `env` sealed before `when` (after a leak): they must be set afresh."""
+    reg = Registry.load(root, env)
+    reg.not_before = when
+    reg.save()
+    return reg
 
 
 def _inside(path: Path, root: Path) -> bool:

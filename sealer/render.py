@@ -27,9 +27,7 @@ def render(files: Sequence[Unsealed], fmt: str) -> tuple[str, list[str]]:
         return _k8s(files)
     if fmt == "json":
         items = [
-            {"file": f.source, "document": d.index, "content": _jsonable(d.content)}
-            for f in files
-            for d in f.docs
+            {"file": f.source, "document": d.index, "content": _jsonable(d.content)} for f in files for d in f.docs
         ]
         return json.dumps(items, indent=2, ensure_ascii=False) + "\n", []
     if fmt == "dotenv":

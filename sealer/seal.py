@@ -31,7 +31,7 @@ from .document import (
     yaml_string,
 )
 from .errors import EnvironmentMismatch, InputError, PathError, UnsealError, UsageError
-from .fsio import atomic_write, read_text
+from .fsio import atomic_write, locked, read_text
 from .keys import Recipient
 from .paths import Path, format_path
 
@@ -127,9 +127,7 @@ def _scope_for(doc: Document, requested: str | None, source: str) -> str:
         )
     if doc.is_secret:
         if scope not in SCOPES_SECRET:
-            raise UsageError(
-                f"scope {scope!r} is not one of {', '.join(SCOPES_SECRET)} for a Secret", file=source
-            )
+            raise UsageError(f"scope {scope!r} is not one of {', '.join(SCOPES_SECRET)} for a Secret", file=source)
         if scope == "strict" and not doc.name:
             raise InputError(
                 f"document {doc.index}: a Secret sealed with strict scope needs metadata.name",
@@ -269,15 +267,11 @@ def _path_nodes(root: Any, path: Path) -> list[Any]:
     return nodes
 
 
-def _insert_or_replace(
-    text: str, doc: Document, path: Path, nodes: list[Any], token: str, source: str
-) -> Edit:
+def _insert_or_replace(text: str, doc: Document, path: Path, nodes: list[Any], token: str, source: str) -> Edit:
     where = format_path(path)
     nl = newline_of(text)
     if any(getattr(n, "anchor", None) for n in nodes[1:]):
-        raise PathError(
-            f"{where} is under an anchor or alias; sealer does not set shared values", file=source
-        )
+        raise PathError(f"{where} is under an anchor or alias; sealer does not set shared values", file=source)
     if len(nodes) == len(path) + 1:
         existing, parent = nodes[-1], nodes[-2]
         if existing.id != "scalar":
@@ -304,8 +298,7 @@ def _insert_or_replace(
         raise PathError(f"{format_path(path[:-1])} is not a mapping", file=source)
     if parent.flow_style or not parent.value:
         raise PathError(
-            f"{format_path(path[:-1])} is an inline or empty mapping; sealer set adds keys only "
-            "to block mappings",
+            f"{format_path(path[:-1])} is an inline or empty mapping; sealer set adds keys only to block mappings",
             file=source,
             hint="write the mapping in block style",
         )
@@ -351,13 +344,14 @@ def seal_file(
     """Seal a file in place (or into `out`), atomically; an unchanged file is not rewritten."""
     rel = cfg.relpath(path, env=env)
     t = target(cfg, rel, env)
-    new, report = seal_text(
-        read_text(path), str(path), env=t.env, recipients=t.recipients, selector=t.selector, scope=scope
-    )
-    if write and out is not None:
-        atomic_write(out, new.encode())
-    elif write and report.changed:
-        atomic_write(path, new.encode())
+    with locked(path):  # a concurrent set/reseal on the same file waits, so no update is lost
+        new, report = seal_text(
+            read_text(path), str(path), env=t.env, recipients=t.recipients, selector=t.selector, scope=scope
+        )
+        if write and out is not None:
+            atomic_write(out, new.encode())
+        elif write and report.changed:
+            atomic_write(path, new.encode())
     return new, report
 
 
@@ -373,16 +367,16 @@ def set_in_file(
 ) -> None:
     rel = cfg.relpath(path, env=env)
     t = target(cfg, rel, env)
-    text = read_text(path)
-    new = set_value(
-        text,
-        str(path),
-        value_path,
-        value,
-        env=t.env,
-        recipients=t.recipients,
-        vtype=vtype,
-        selector=t.selector,
-        document=document,
-    )
-    atomic_write(path, new.encode())
+    with locked(path):
+        new = set_value(
+            read_text(path),
+            str(path),
+            value_path,
+            value,
+            env=t.env,
+            recipients=t.recipients,
+            vtype=vtype,
+            selector=t.selector,
+            document=document,
+        )
+        atomic_write(path, new.encode())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import envelope
 from .document import (
@@ -17,10 +17,45 @@ from .document import (
     replace_scalar,
     to_python,
 )
-from .errors import EnvironmentMismatch, InputError
+from .errors import EnvironmentMismatch, InputError, UnsealError
 from .fsio import read_text
 from .keys import Identity
+from .paths import Path as Path_
 from .paths import format_path
+
+if TYPE_CHECKING:
+    from .registry import Registry
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """What deploy-time unsealing accepts in one environment (from keys/ENV.yaml)."""
+
+    env: str
+    opens: Callable[[str], bool]  # False for retired and unknown kids
+    not_before: int | None
+
+    @classmethod
+    def of(cls, registry: Registry) -> Acceptance:
+        return cls(registry.env, registry.opens, registry.not_before_ts())
+
+    def check(
+        self, tok: envelope.Token, path: Path_, source: str, identity_for: Callable[[str], Identity | None]
+    ) -> Callable[[str], Identity | None]:
+        if self.not_before is not None and tok.sealed_at < self.not_before:
+            raise UnsealError(
+                f"value at {format_path(path)} was sealed before {self.env}'s not_before and is revoked",
+                file=source,
+                hint=f"set a fresh value: sealer set {source} '{format_path(path)}'",
+            )
+        usable = [k for k in tok.kids if self.opens(k)]
+        if not usable:
+            raise UnsealError(
+                f"value at {format_path(path)} is sealed only to retired or unknown key {' and '.join(tok.kids)}",
+                file=source,
+                hint="a custodian re-seals it to the current keys (sealer reseal) or sets it again",
+            )
+        return lambda kid: identity_for(kid) if kid in usable else None
 
 
 @dataclass
@@ -49,8 +84,13 @@ def unseal_file(
     *,
     env: str | None = None,
     structured: bool = True,
+    accept: Acceptance | None = None,
 ) -> Unsealed:
-    """Open every token. Fails on the first value that does not open; nothing partial is returned."""
+    """Open every token. Fails on the first value that does not open; nothing partial is returned.
+
+    With `accept` (the environment's registry rules), values sealed only to retired keys, or
+    sealed before the environment's `not_before`, are refused.
+    """
     file_env = sf.env
     if env is not None and file_env is not None and file_env != env:
         raise EnvironmentMismatch(f"is sealed for environment {file_env!r}, not {env!r}", file=sf.source)
@@ -67,7 +107,8 @@ def unseal_file(
             )
         tok = leaf.token(sf.source)
         ctx = doc.context(doc.meta.env, doc.meta.scope, leaf.path)
-        data = envelope.unseal(tok, ctx, identity_for, where=sf.source)
+        lookup = identity_for if accept is None else accept.check(tok, leaf.path, sf.source, identity_for)
+        data = envelope.unseal(tok, ctx, lookup, where=sf.source)
         wanted = {"stringData": "s", "data": "b"}.get(leaf.section or "")
         if wanted is not None and tok.vtype != wanted:
             raise InputError(
@@ -82,10 +123,7 @@ def unseal_file(
             edits.append(m)
     text = apply_edits(sf.text, edits)
     docs = (
-        [
-            UnsealedDoc(d.index, d.kind, d.name, d.is_manifest, to_python(d.root, opened, sf.source))
-            for d in sf.docs
-        ]
+        [UnsealedDoc(d.index, d.kind, d.name, d.is_manifest, to_python(d.root, opened, sf.source)) for d in sf.docs]
         if structured
         else []
     )
@@ -104,6 +142,20 @@ def _candidates(paths: Sequence[Path]) -> Iterator[tuple[Path, bool]]:
                 yield f, False
 
 
+def _acceptance(f: Path, env: str | None, cache: dict[tuple[Path, str], Acceptance]) -> Acceptance | None:
+    """The registry rules for a file's environment, if the file lives in a sealer repository."""
+    from .config import find_root
+
+    root = find_root(f)
+    if root is None or env is None:
+        return None
+    if (root, env) not in cache:
+        from .registry import Registry
+
+        cache[(root, env)] = Acceptance.of(Registry.load(root, env))
+    return cache[(root, env)]
+
+
 def unseal_paths(
     paths: Sequence[Path],
     identity_for: Callable[[str], Identity | None],
@@ -119,6 +171,7 @@ def unseal_paths(
     """
     out: list[Unsealed] = []
     notes: list[str] = []
+    cache: dict[tuple[Path, str], Acceptance] = {}
     for f, explicit in _candidates(paths):
         text = read_text(f)
         if not explicit and "ENC[sealer." not in text and "sealer:" not in text:
@@ -129,7 +182,9 @@ def unseal_paths(
             if file_env is not None:
                 notes.append(f"{f}: sealed for {file_env}, not {env}; skipped")
             continue
-        out.append(unseal_file(sf, identity_for, env=env, structured=structured))
+        out.append(
+            unseal_file(sf, identity_for, env=env, structured=structured, accept=_acceptance(f, file_env, cache))
+        )
     if not out:
         raise InputError(f"no sealed files found in {', '.join(map(str, paths))}")
     return out, notes

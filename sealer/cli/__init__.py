@@ -15,6 +15,7 @@ from ..errors import SealerError
 from ._common import CONTEXT
 from .keys import keys
 from .repo import init
+from .rotation import reseal, status
 from .seal import seal, set_
 from .unseal import exec_, unseal
 
@@ -29,7 +30,7 @@ def cli() -> None:
     """
 
 
-for command in (init, keys, seal, set_, unseal, exec_):
+for command in (init, keys, seal, set_, unseal, exec_, reseal, status):
     cli.add_command(command)
 
 
@@ -56,9 +57,7 @@ def run(argv: list[str] | None = None) -> int:
         if os.environ.get("SEALER_DEBUG") == "1":
             raise
         # The message of an unexpected exception could echo input; print only its type.
-        return _fail(
-            f"internal error ({type(e).__name__}); rerun with SEALER_DEBUG=1 for details and report it", 1
-        )
+        return _fail(f"internal error ({type(e).__name__}); rerun with SEALER_DEBUG=1 for details and report it", 1)
     return 0
 
 

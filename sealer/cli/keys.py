@@ -42,18 +42,91 @@ def generate(env: str, out: Path | None, force: bool, add: bool, output: str) ->
 @keys.command(context_settings=CONTEXT)
 @click.argument("env")
 @click.argument("recipient")
+@click.option("--recovery", is_flag=True, help="A break-glass recipient: every value of ENV is also sealed to it.")
+@click.option("--label", default="", help="Who holds it (for recovery keys), e.g. 'security team safe'.")
 @output_option
-def add(env: str, recipient: str, output: str) -> None:
+def add(env: str, recipient: str, recovery: bool, label: str, output: str) -> None:
     """Register a public key (age1…) made elsewhere as an active key of ENV."""
     from ..registry import add_key
 
     cfg = repo_config()
     cfg.registry(env)
-    record = add_key(cfg.root, env, recipient)
+    record = add_key(cfg.root, env, recipient, recovery=recovery, label=label)
     if output == "json":
         emit_json({**record.to_dict(), "env": env})
     else:
-        note(f"{env}: registered active key {record.kid}")
+        what = "recovery recipient" if recovery else "active key"
+        note(f"{env}: registered {what} {record.kid}; run sealer reseal --env {env} to seal existing values to it")
+
+
+@keys.command(context_settings=CONTEXT)
+@click.argument("env")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the new private key (default: ~/.config/sealer/identities/ENV-KID.txt).",
+)
+@click.option("--force", is_flag=True, help="Allow writing the private key inside the repository.")
+@output_option
+def rotate(env: str, out: Path | None, force: bool, output: str) -> None:
+    """Make a new active key for ENV; the previous active key becomes retiring."""
+    from ..registry import rotate_key
+
+    cfg = repo_config()
+    cfg.registry(env)
+    record, previous, path = rotate_key(cfg.root, env, out=out, force=force)
+    if output == "json":
+        emit_json({**record.to_dict(), "env": env, "identity_file": str(path), "retiring": [k.kid for k in previous]})
+        return
+    click.echo(record.recipient)
+    note(f"{env}: new active key {record.kid}; private key written to {path} (mode 0600)")
+    for k in previous:
+        note(
+            f"{env}: key {k.kid} is now retiring; next: sealer reseal --env {env}, "
+            f"then sealer keys retire {env} {k.kid}"
+        )
+
+
+@keys.command(context_settings=CONTEXT)
+@click.argument("env")
+@click.argument("kid")
+@click.option("--force", is_flag=True, help="Retire even though values still name the key.")
+@output_option
+def retire(env: str, kid: str, force: bool, output: str) -> None:
+    """Retire KID: deploy-time unsealing stops accepting it. Refuses while values still name it."""
+    from ..rotation import retire as run
+
+    cfg = repo_config()
+    using = run(cfg, env, kid, force=force)
+    lost = [(f, p) for f, p, only in using if only]
+    if output == "json":
+        emit_json({"env": env, "kid": kid, "state": "retired", "unreadable": [{"file": f, "path": p} for f, p in lost]})
+        return
+    note(f"{env}: key {kid} retired")
+    if lost:
+        note(
+            f"{len(lost)} value(s) were sealed to it alone and can no longer be unsealed at deploy time, "
+            f"e.g. {lost[0][0]} {lost[0][1]}"
+        )
+
+
+@keys.command(name="revoke-before", context_settings=CONTEXT)
+@click.argument("env")
+@click.argument("time", metavar="TIME")
+@output_option
+def revoke_before(env: str, time: str, output: str) -> None:
+    """Refuse every value of ENV sealed before TIME (ISO 8601 or 'now'), e.g. after a leak."""
+    from ..registry import iso, parse_time
+    from ..registry import revoke_before as run
+
+    cfg = repo_config()
+    cfg.registry(env)
+    reg = run(cfg.root, env, parse_time(time))
+    when = iso(reg.not_before) if reg.not_before else ""
+    if output == "json":
+        emit_json({"env": env, "not_before": when})
+    else:
+        note(f"{env}: values sealed before {when} are now refused; set fresh values (sealer status lists them)")
 
 
 @keys.command(name="list", context_settings=CONTEXT)
@@ -71,4 +144,5 @@ def list_(env: str | None, output: str) -> None:
         note("no keys registered; run: sealer keys generate ENV")
         return
     for r in rows:
-        click.echo(f"{r['env']:<12} {r['kid']}  {r['state']:<8} {r['created']}  {r['recipient']}")
+        role = "recovery" if r.get("role") == "recovery" else ""
+        click.echo(f"{r['env']:<12} {r['kid']}  {r['state']:<8} {role:<8} {r['created']}  {r['recipient']}")

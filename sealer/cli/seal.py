@@ -46,9 +46,7 @@ def seal(files: tuple[Path, ...], env: str | None, out: Path | None, scope: str 
     else:
         to_stdout = out is not None and str(out) == "-"
         for f in _progress(files, "sealing"):
-            new, report = seal_file(
-                cfg, f, env=env, scope=scope, out=None if to_stdout else out, write=not to_stdout
-            )
+            new, report = seal_file(cfg, f, env=env, scope=scope, out=None if to_stdout else out, write=not to_stdout)
             if to_stdout:
                 _write_out(out, new)
             reports.append(report)
@@ -95,9 +93,7 @@ def set_(
     value = _read_value(from_file)
     cfg = repo_config()
     codes = {"str": "s", "int": "i", "float": "f", "bool": "t"}
-    set_in_file(
-        cfg, file, value_path, value, env=env, vtype=codes[vtype] if vtype else None, document=document
-    )
+    set_in_file(cfg, file, value_path, value, env=env, vtype=codes[vtype] if vtype else None, document=document)
     note(f"{file}: sealed {path}")
 
 

@@ -29,9 +29,7 @@ from ._common import CONTEXT, identity_option, note, only_env_option
 )
 @only_env_option
 @identity_option
-def unseal(
-    paths: tuple[Path, ...], fmt: str, out: Path | None, env: str | None, identities: tuple[str, ...]
-) -> None:
+def unseal(paths: tuple[Path, ...], fmt: str, out: Path | None, env: str | None, identities: tuple[str, ...]) -> None:
     """Unseal FILE|DIR… and print the plaintext (all or nothing).
 
     In a directory, every YAML file holding sealed documents is taken.

@@ -1,0 +1,361 @@
+"""Re-sealing a repository to its environments' current keys: plan, parallel, atomic, resumable.
+
+Only tokens change: each stale token is opened and sealed again in place, with its original seal
+time (the age of a secret is the age of its content, not of its key), and nothing else in the file
+is rewritten. Files are replaced atomically one by one, so a run killed at any point leaves each
+file old or new, and running again finishes the job (already-current tokens are skipped).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import envelope
+from .config import Config
+from .errors import IdentityError, InputError, SealerError, UnsealError
+from .fsio import atomic_write, locked, read_text
+from .keys import Identity, Recipient, parse_identity, parse_recipient
+from .paths import format_path
+from .tokens import TOKEN_RE, Located, locate
+
+
+@dataclass
+class FilePlan:
+    """One file with values sealed to other keys than its environment's current ones."""
+
+    path: Path
+    rel: str
+    env: str
+    stale: int
+    moves: Counter[tuple[tuple[str, ...], tuple[str, ...]]]  # (from kids, to kids) -> values
+
+
+@dataclass
+class Plan:
+    files: list[FilePlan]
+    current: dict[str, tuple[str, ...]]  # env -> current kids
+    values_total: int = 0
+
+    @property
+    def stale(self) -> int:
+        return sum(f.stale for f in self.files)
+
+    def old_kids(self) -> set[str]:
+        return {kid for f in self.files for (old, _new) in f.moves for kid in old}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": [
+                {
+                    "file": f.rel,
+                    "env": f.env,
+                    "values": f.stale,
+                    "moves": [{"from": list(o), "to": list(n), "values": c} for (o, n), c in f.moves.items()],
+                }
+                for f in self.files
+            ],
+            "stale_values": self.stale,
+            "values_total": self.values_total,
+        }
+
+
+def env_files(cfg: Config, envs: Iterable[str]) -> Iterator[tuple[str, Path]]:
+    """(env, file) for every YAML file under each environment's path rules."""
+    wanted = set(envs)
+    for path in sorted(cfg.root.rglob("*")):
+        rel_parts = path.relative_to(cfg.root).parts
+        if any(p.startswith(".") for p in rel_parts) or path.suffix not in (".yaml", ".yml"):
+            continue
+        rel = path.relative_to(cfg.root).as_posix()
+        owner = cfg.env_for(rel)
+        if owner is not None and owner.name in wanted and path.is_file():
+            yield owner.name, path
+
+
+def make_plan(cfg: Config, paths: Sequence[Path] = (), env: str | None = None) -> Plan:
+    """What a reseal would do. Reads only token headers: no private key, no YAML parse."""
+    envs = [env] if env else list(cfg.environments)
+    current = {e: cfg.registry(e).current_kids() for e in envs}
+    if paths:
+        candidates = []
+        for p in paths:
+            files = [p] if p.is_file() else [f for _e, f in env_files(cfg, envs) if _under(f, p)]
+            for f in files:
+                rel = cfg.relpath(f)
+                owner = cfg.env_for(rel) if rel else None
+                if owner is not None and owner.name in current:
+                    candidates.append((owner.name, f))
+    else:
+        candidates = list(env_files(cfg, envs))
+    plan = Plan([], current)
+    for e, f in candidates:
+        text = read_text(f)
+        moves: Counter[tuple[tuple[str, ...], tuple[str, ...]]] = Counter()
+        for m in TOKEN_RE.finditer(text):
+            plan.values_total += 1
+            kids = envelope.parse_token(m.group()).kids
+            if kids != current[e]:
+                moves[(kids, current[e])] += 1
+        if moves:
+            plan.files.append(FilePlan(f, cfg.relpath(f) or str(f), e, sum(moves.values()), moves))
+    return plan
+
+
+def _under(f: Path, d: Path) -> bool:
+    try:
+        f.resolve().relative_to(d.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class FileResult:
+    rel: str
+    resealed: int = 0
+    moves: Counter[tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=Counter)
+    error: str | None = None
+    changed_on_disk: bool = False
+
+
+@dataclass
+class Summary:
+    files: int
+    values: int
+    seconds: float
+    by_kid: dict[str, int]  # old kid -> values moved off it
+    results: list[FileResult]
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if r.error or r.changed_on_disk]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "values": self.values,
+            "seconds": round(self.seconds, 3),
+            "by_kid": self.by_kid,
+            "failed": [{"file": r.rel, "error": r.error or "changed during reseal; left alone"} for r in self.failed],
+        }
+
+
+# --- the work, in worker processes --------------------------------------------------------------
+
+# Set in the parent before the pool forks, so private keys reach workers by inheritance, never
+# through argv, pipes or files. With the spawn start method they travel once, in the initializer.
+_IDENTITIES: dict[str, Identity] = {}
+_RECIPIENTS: dict[str, list[Recipient]] = {}
+_NOT_BEFORE: dict[str, int | None] = {}
+
+
+def _init_worker(identities: list[str], recipients: dict[str, list[str]], not_before: dict[str, int | None]) -> None:
+    global _IDENTITIES, _RECIPIENTS, _NOT_BEFORE
+    if identities:
+        _IDENTITIES = {i.kid: i for i in map(parse_identity, identities)}
+        _RECIPIENTS = {e: [parse_recipient(r) for r in rs] for e, rs in recipients.items()}
+        _NOT_BEFORE = not_before
+
+
+def reseal_file(job: tuple[str, str, str]) -> FileResult:
+    """Re-seal one file's stale tokens in place. Never raises: errors come back in the result."""
+    path, rel, env = job
+    result = FileResult(rel)
+    try:
+        text = read_text(path)
+        recipients = _RECIPIENTS[env]
+        current = tuple(r.kid for r in recipients)
+        edits: list[tuple[Located, str]] = []
+        for loc in locate(text, rel):
+            tok = envelope.parse_token(loc.text)
+            if tok.kids == current:
+                continue
+            nb = _NOT_BEFORE.get(env)
+            if nb is not None and tok.sealed_at < nb:
+                raise UnsealError(
+                    f"value at {format_path(loc.ctx.path)} was sealed before the environment's not_before (revoked)",
+                    file=rel,
+                    hint=f"set a fresh value: sealer set {rel} '{format_path(loc.ctx.path)}'",
+                )
+            plain = envelope.unseal(tok, loc.ctx, _IDENTITIES.get, where=rel)
+            new = envelope.seal(tok.vtype, plain, loc.ctx, recipients, sealed_at=tok.sealed_at)
+            edits.append((loc, new))
+            result.moves[(tok.kids, current)] += 1
+        if not edits:
+            return result
+        out = []
+        pos = 0
+        for loc, new in sorted(edits, key=lambda e: e[0].start):
+            out.append(text[pos : loc.start])
+            out.append(new)
+            pos = loc.end
+        out.append(text[pos:])
+        with locked(path):
+            if read_text(path) != text:
+                result.changed_on_disk = True
+                result.moves.clear()
+                return result
+            atomic_write(path, "".join(out).encode())
+        result.resealed = len(edits)
+    except SealerError as e:
+        result.error = str(e)
+        result.moves.clear()
+    return result
+
+
+def reseal(
+    cfg: Config,
+    plan: Plan,
+    identity_for: Callable[[str], Identity | None],
+    *,
+    workers: int | None = None,
+    progress: Callable[[FileResult], None] | None = None,
+) -> Summary:
+    """Carry out a plan in parallel. Refuses up front when a stale value has no identity we hold."""
+    _check_identities(plan, identity_for)
+    started = time.perf_counter()
+    envs = {f.env for f in plan.files}
+    regs = {e: cfg.registry(e) for e in envs}
+    held = [identity_for(k) for k in sorted(plan.old_kids())]
+    ids = [i for i in held if i is not None]
+    jobs = [(str(f.path), f.rel, f.env) for f in plan.files]
+    recipients = {e: [r.encode() for r in regs[e].recipients()] for e in envs}
+    not_before = {e: regs[e].not_before_ts() for e in envs}
+    results: list[FileResult] = []
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1 or len(jobs) < 8:
+        _init_worker([i.encode() for i in ids], recipients, not_before)
+        for job in jobs:
+            results.append(reseal_file(job))
+            if progress:
+                progress(results[-1])
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context("spawn")
+        if ctx.get_start_method() == "fork":
+            _init_worker([i.encode() for i in ids], recipients, not_before)
+            initargs: tuple[Any, ...] = ([], {}, {})
+        else:
+            initargs = ([i.encode() for i in ids], recipients, not_before)
+        chunk = max(1, min(64, len(jobs) // (workers * 8) or 1))
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=initargs) as pool:
+            for r in pool.map(reseal_file, jobs, chunksize=chunk):
+                results.append(r)
+                if progress:
+                    progress(r)
+    by_kid: Counter[str] = Counter()
+    for r in results:
+        for (old, _new), n in r.moves.items():
+            for kid in old:
+                by_kid[kid] += n
+    done = [r for r in results if r.resealed]
+    return Summary(len(done), sum(r.resealed for r in done), time.perf_counter() - started, dict(by_kid), results)
+
+
+def _check_identities(plan: Plan, identity_for: Callable[[str], Identity | None]) -> None:
+    missing: dict[str, list[str]] = {}
+    for f in plan.files:
+        for old, _new in f.moves:
+            if not any(identity_for(k) is not None for k in old):
+                for k in old:
+                    missing.setdefault(k, []).append(f.rel)
+    if missing:
+        kid, files = next(iter(missing.items()))
+        more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+        others = f"; also missing: {', '.join(k for k in missing if k != kid)}" if len(missing) > 1 else ""
+        raise IdentityError(
+            f"no identity for old key {kid}, needed by {', '.join(sorted(set(files))[:3])}{more}{others}",
+            hint="pass --identity with that key's private key",
+        )
+
+
+def commit_message(plan: Plan, summary: Summary) -> str:
+    lines = [f"sealer reseal: {summary.values} value(s) in {summary.files} file(s)", ""]
+    done = {r.rel: r for r in summary.results if r.resealed}
+    for f in plan.files:
+        r = done.get(f.rel)
+        if r is None:
+            continue
+        for (old, new), n in r.moves.items():
+            lines.append(f"{f.rel}: {n} value(s) {'+'.join(old)} -> {'+'.join(new)}")
+    return "\n".join(lines) + "\n"
+
+
+def git_commit(cfg: Config, plan: Plan, summary: Summary) -> str:
+    """One commit with exactly the resealed files (`git commit --only`), through gitpython."""
+    import git
+
+    repo = git.Repo(cfg.root, search_parent_directories=True)
+    top = Path(repo.working_tree_dir or cfg.root)
+    files = [str(f.path.resolve().relative_to(top.resolve())) for f in plan.files if _resealed(summary, f.rel)]
+    if not files:
+        return ""
+    repo.git.add("--", *files)
+    repo.git.commit("--only", "-m", commit_message(plan, summary), "--", *files)
+    return str(repo.head.commit.hexsha)
+
+
+def check_clean(cfg: Config, plan: Plan) -> None:
+    """--commit refuses when the files it would commit already carry other uncommitted changes."""
+    import git
+
+    try:
+        repo = git.Repo(cfg.root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise InputError("--commit needs a git repository", file=str(cfg.root)) from None
+    top = Path(repo.working_tree_dir or cfg.root).resolve()
+    wanted = {str(f.path.resolve().relative_to(top)) for f in plan.files}
+    dirty = {d.a_path for d in repo.index.diff(None)} | {d.a_path for d in repo.index.diff("HEAD")}
+    dirty |= set(repo.untracked_files)
+    clash = sorted(wanted & dirty)
+    if clash:
+        raise InputError(
+            f"{clash[0]} has uncommitted changes{f' (and {len(clash) - 1} more)' if len(clash) > 1 else ''}",
+            hint="commit or stash them first, or run without --commit",
+        )
+
+
+def _resealed(summary: Summary, rel: str) -> bool:
+    return any(r.rel == rel and r.resealed for r in summary.results)
+
+
+def values_naming(cfg: Config, env: str, kid: str) -> list[tuple[str, str, bool]]:
+    """Every value of `env` sealed to `kid`: (file, value path, sealed to that key only?)."""
+    out = []
+    for _e, path in env_files(cfg, [env]):
+        text = read_text(path)
+        if kid not in text:
+            continue
+        rel = path.relative_to(cfg.root).as_posix()
+        for loc in locate(text, rel):
+            kids = envelope.parse_token(loc.text).kids
+            if kid in kids:
+                out.append((rel, format_path(loc.ctx.path), kids == (kid,)))
+    return out
+
+
+def retire(cfg: Config, env: str, kid: str, *, force: bool = False) -> list[tuple[str, str, bool]]:
+    """Mark a key retired. Refuses while values still name it (listing them), unless forced; returns
+    the values that named it (those sealed to it alone become unreadable)."""
+    from .errors import UsageError
+    from .registry import set_state
+
+    cfg.registry(env).require(kid)
+    using = values_naming(cfg, env, kid)
+    if using and not force:
+        shown = "; ".join(f"{f} {p}" for f, p, _only in using[:10])
+        more = f" and {len(using) - 10} more" if len(using) > 10 else ""
+        raise UsageError(
+            f"key {kid} of {env} still seals {len(using)} value(s): {shown}{more}",
+            hint=f"run sealer reseal --env {env} first, or pass --force",
+        )
+    set_state(cfg.root, env, kid, "retired")
+    return using
