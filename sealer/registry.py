@@ -173,11 +173,11 @@ def _now(now: dt.datetime | None) -> dt.datetime:
     return (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
 
 
-def _new_identity_file(root: Path, env: str, out: Path | None, force: bool) -> tuple[Any, Path]:
+def _new_identity_file(root: Path, env: str, out: Path | None, force: bool, kind: str) -> tuple[Any, Path]:
     from .identities import user_config_dir, write_identity_file
     from .keys import generate_identity
 
-    identity = generate_identity()
+    identity = generate_identity(kind)
     if out is None:
         out = user_config_dir() / "identities" / f"{env}-{identity.kid}.txt"
     out = out.absolute()
@@ -198,6 +198,7 @@ def generate_key(
     out: Path | None = None,
     force: bool = False,
     add: bool = False,
+    kind: str = "x25519",
     now: dt.datetime | None = None,
 ) -> tuple[KeyRecord, Path]:
     """Make an X25519 key pair for `env`: the public half goes to the registry, the private half
@@ -209,7 +210,7 @@ def generate_key(
             f"environment {env!r} already has an active key ({active[0].kid})",
             hint=f"to replace it run: sealer keys rotate {env}; to add another: --add",
         )
-    identity, path = _new_identity_file(root, env, out, force)
+    identity, path = _new_identity_file(root, env, out, force, kind)
     record = KeyRecord(identity.kid, identity.recipient.encode(), _now(now), "active")
     reg.keys.append(record)
     reg.save()
@@ -217,13 +218,21 @@ def generate_key(
 
 
 def rotate_key(
-    root: Path, env: str, *, out: Path | None = None, force: bool = False, now: dt.datetime | None = None
+    root: Path,
+    env: str,
+    *,
+    out: Path | None = None,
+    force: bool = False,
+    kind: str | None = None,
+    now: dt.datetime | None = None,
 ) -> tuple[KeyRecord, list[KeyRecord], Path]:
     """A new active key; the previous active environment keys become `retiring` (they still open
     values until `sealer reseal` has moved everything off them and a custodian retires them)."""
     reg = Registry.load(root, env)
     previous = [k for k in reg.keys if k.state == "active" and k.role == "environment"]
-    identity, path = _new_identity_file(root, env, out, force)
+    # Keep the environment's kind unless told otherwise: a post-quantum environment stays one.
+    kind = kind or (previous[-1].kind if previous and previous[-1].kind in ("x25519", "mlkem768x25519") else "x25519")
+    identity, path = _new_identity_file(root, env, out, force, kind)
     for k in previous:
         k.state = "retiring"
     record = KeyRecord(identity.kid, identity.recipient.encode(), _now(now), "active")

@@ -8,6 +8,12 @@ import click
 
 from ._common import CONTEXT, emit_json, note, output_option, repo_config
 
+kind_option = click.option(
+    "--kind",
+    type=click.Choice(["x25519", "mlkem768x25519"]),
+    help="x25519 (age's default) or mlkem768x25519 (post-quantum hybrid, age1pq1…; larger tokens).",
+)
+
 
 @click.group(context_settings=CONTEXT)
 def keys() -> None:
@@ -23,14 +29,15 @@ def keys() -> None:
 )
 @click.option("--force", is_flag=True, help="Allow writing the private key inside the repository.")
 @click.option("--add", is_flag=True, help="Add another active key even though one exists.")
+@kind_option
 @output_option
-def generate(env: str, out: Path | None, force: bool, add: bool, output: str) -> None:
+def generate(env: str, out: Path | None, force: bool, add: bool, kind: str | None, output: str) -> None:
     """Make a key pair for ENV: public key to keys/ENV.yaml, private key to a 0600 file."""
     from ..registry import generate_key
 
     cfg = repo_config()
     cfg.registry(env)  # validates the environment name
-    record, path = generate_key(cfg.root, env, out=out, force=force, add=add)
+    record, path = generate_key(cfg.root, env, out=out, force=force, add=add, kind=kind or "x25519")
     if output == "json":
         emit_json({**record.to_dict(), "env": env, "identity_file": str(path)})
         return
@@ -67,14 +74,15 @@ def add(env: str, recipient: str, recovery: bool, label: str, output: str) -> No
     help="Where to write the new private key (default: ~/.config/sealer/identities/ENV-KID.txt).",
 )
 @click.option("--force", is_flag=True, help="Allow writing the private key inside the repository.")
+@kind_option
 @output_option
-def rotate(env: str, out: Path | None, force: bool, output: str) -> None:
+def rotate(env: str, out: Path | None, force: bool, kind: str | None, output: str) -> None:
     """Make a new active key for ENV; the previous active key becomes retiring."""
     from ..registry import rotate_key
 
     cfg = repo_config()
     cfg.registry(env)
-    record, previous, path = rotate_key(cfg.root, env, out=out, force=force)
+    record, previous, path = rotate_key(cfg.root, env, out=out, force=force, kind=kind)
     if output == "json":
         emit_json({**record.to_dict(), "env": env, "identity_file": str(path), "retiring": [k.kid for k in previous]})
         return

@@ -1,0 +1,91 @@
+"""The two small interfaces every key kind implements, and the HPKE plumbing they share."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from typing import Any
+
+from ..errors import KeyFormatError, UnsealError
+
+
+def kid_of(recipient_text: str) -> str:
+    """Key id: first 8 bytes of SHA-256 of the recipient string, hex. Readable without any private key."""
+    try:
+        data = recipient_text.encode("ascii")
+    except UnicodeEncodeError:
+        raise KeyFormatError("a recipient must be ASCII text") from None
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+class Recipient(ABC):
+    """A public key that values are sealed to."""
+
+    kid: str
+    kind: str
+
+    @abstractmethod
+    def encode(self) -> str:
+        """The canonical text form, as age writes it."""
+
+    @abstractmethod
+    def seal(self, plaintext: bytes, info: bytes) -> bytes:
+        """HPKE base-mode single-shot seal; returns enc || ciphertext. `info` binds the context."""
+
+    def __str__(self) -> str:
+        return self.encode()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.encode()!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Recipient):
+            return NotImplemented
+        return self.kind == other.kind and self.encode() == other.encode()
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.encode()))
+
+
+class Identity(ABC):
+    """A private key. Its text never appears in repr/str or in any error message."""
+
+    kid: str
+    recipient: Recipient
+
+    @abstractmethod
+    def encode(self) -> str:
+        """The secret text form, as age-keygen writes it. The only way to get the secret out."""
+
+    @abstractmethod
+    def open(self, sealed: bytes, info: bytes) -> bytes:
+        """Inverse of `Recipient.seal`; any failure is an `UnsealError` naming only the kid."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(kid={self.kid!r}, recipient={self.recipient.encode()!r})"
+
+    __str__ = __repr__
+
+
+class HpkeRecipient(Recipient):
+    """A recipient sealed to with one HPKE suite and one public key object."""
+
+    _suite: Any
+    _public_key: Any
+
+    def seal(self, plaintext: bytes, info: bytes) -> bytes:
+        return bytes(self._suite.encrypt(plaintext, self._public_key, info=info))
+
+
+class HpkeIdentity(Identity):
+    """An identity that opens with one HPKE suite and one private key object."""
+
+    _suite: Any
+    _private_key: Any
+
+    def open(self, sealed: bytes, info: bytes) -> bytes:
+        try:
+            return bytes(self._suite.decrypt(sealed, self._private_key, info=info))
+        except Exception:
+            # Whatever went wrong (tag, length, point), say only which key did not open it.
+            raise UnsealError(f"does not open with key {self.kid}") from None

@@ -1,0 +1,109 @@
+"""`ssh-ed25519` keys as recipients, converted to X25519 the way age converts them.
+
+A custodian's existing SSH key can be a (recovery) recipient: the Ed25519 public key maps to its
+X25519 twin (the birational map, `crypto_sign_ed25519_pk_to_curve25519` in libsodium via pynacl),
+and the private key from the OpenSSH key file maps likewise. Values are then sealed with the same
+HPKE X25519 suite as age keys. (age's own ssh-ed25519 *file* stanza adds a tweak; sealer tokens are
+not age files and do not need it: see docs/format.md.)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import struct
+
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+
+from ..errors import KeyFormatError
+from ._base import HpkeIdentity, HpkeRecipient, kid_of
+from .x25519 import SUITE
+
+PREFIX = "ssh-ed25519"
+
+
+def _ssh_string(data: bytes, offset: int) -> tuple[bytes, int]:
+    if offset + 4 > len(data):
+        raise ValueError("truncated")
+    (n,) = struct.unpack(">I", data[offset : offset + 4])
+    end = offset + 4 + n
+    if end > len(data):
+        raise ValueError("truncated")
+    return data[offset + 4 : end], end
+
+
+class SshEd25519Recipient(HpkeRecipient):
+    kind = "ssh-ed25519"
+    _suite = SUITE
+
+    def __init__(self, ed25519_public: bytes) -> None:
+        from nacl.bindings import crypto_sign_ed25519_pk_to_curve25519
+
+        try:
+            curve = crypto_sign_ed25519_pk_to_curve25519(ed25519_public)
+        except Exception:
+            raise KeyFormatError("invalid ssh-ed25519 public key") from None
+        self._ed = ed25519_public
+        self._public_key = x25519.X25519PublicKey.from_public_bytes(curve)
+        blob = struct.pack(">I", len(PREFIX)) + PREFIX.encode() + struct.pack(">I", 32) + ed25519_public
+        self._text = f"{PREFIX} {base64.b64encode(blob).decode()}"
+        self.kid = kid_of(self._text)
+
+    @classmethod
+    def parse(cls, text: str) -> SshEd25519Recipient:
+        parts = text.split()
+        if len(parts) < 2 or parts[0] != PREFIX:
+            raise KeyFormatError("not an ssh-ed25519 public key: expected 'ssh-ed25519 AAAA…'")
+        try:
+            blob = base64.b64decode(parts[1], validate=True)
+            kind, off = _ssh_string(blob, 0)
+            key, off = _ssh_string(blob, off)
+        except (binascii.Error, ValueError):
+            raise KeyFormatError("malformed ssh-ed25519 public key") from None
+        if kind != PREFIX.encode() or len(key) != 32 or off != len(blob):
+            raise KeyFormatError("malformed ssh-ed25519 public key")
+        return cls(key)
+
+    def encode(self) -> str:
+        """`ssh-ed25519 AAAA…` without the comment: the comment is not part of the key."""
+        return self._text
+
+
+class SshEd25519Identity(HpkeIdentity):
+    """From an OpenSSH private key file (`-----BEGIN OPENSSH PRIVATE KEY-----`)."""
+
+    _suite = SUITE
+
+    def __init__(self, private_key: ed25519.Ed25519PrivateKey) -> None:
+        from nacl.bindings import crypto_sign_ed25519_sk_to_curve25519, crypto_sign_seed_keypair
+
+        self._ed = private_key
+        seed = private_key.private_bytes_raw()
+        public, secret = crypto_sign_seed_keypair(seed)
+        self._private_key = x25519.X25519PrivateKey.from_private_bytes(crypto_sign_ed25519_sk_to_curve25519(secret))
+        self.recipient = SshEd25519Recipient(public)
+        self.kid = self.recipient.kid
+
+    @classmethod
+    def parse(cls, text: str, passphrase: bytes | None = None) -> SshEd25519Identity:
+        from cryptography.hazmat.primitives.serialization import load_ssh_private_key
+
+        try:
+            key = load_ssh_private_key(text.encode(), password=passphrase)
+        except (ValueError, TypeError) as e:
+            needs = "password" in str(e).lower() or "encrypted" in str(e).lower()
+            raise KeyFormatError(
+                "this OpenSSH private key is passphrase-protected" if needs else "malformed OpenSSH private key"
+            ) from None
+        except Exception:
+            raise KeyFormatError("unreadable OpenSSH private key") from None
+        if not isinstance(key, ed25519.Ed25519PrivateKey):
+            raise KeyFormatError("only ssh-ed25519 private keys can be sealer identities")
+        return cls(key)
+
+    def encode(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+
+        return self._ed.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+        ).decode()
