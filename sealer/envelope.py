@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import os
 import re
@@ -204,7 +205,9 @@ def mismatches(token: Token, ctx: Context) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def hints(ctx: Context) -> bytes:
+    """Cached: opening and re-sealing a value need the same context's hints several times."""
     ns, name = ctx.bound()
     return (
         _hint(b"env", ctx.env.encode(), 1)

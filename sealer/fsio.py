@@ -44,8 +44,13 @@ def decode_text(data: bytes, source: str, *, limit: int = MAX_FILE_BYTES) -> str
         raise InputError(f"not UTF-8 text (bad byte at offset {e.start})", file=source) from None
 
 
-def atomic_write(path: str | Path, data: bytes, *, mode: int | None = None) -> None:
-    """Replace `path` with `data` atomically. Keeps an existing file's mode unless `mode` is given."""
+def atomic_write(path: str | Path, data: bytes, *, mode: int | None = None, sync_dir: bool = True) -> None:
+    """Replace `path` with `data` atomically. Keeps an existing file's mode unless `mode` is given.
+
+    `sync_dir=False` skips the directory fsync that makes the rename itself durable: a batch writer
+    (reseal) fsyncs each directory once at the end instead; a crash before that leaves each file
+    old or new, never torn, and both are valid states for a resumable job.
+    """
     p = Path(path)
     directory = p.parent if str(p.parent) else Path(".")
     if mode is None:
@@ -67,7 +72,8 @@ def atomic_write(path: str | Path, data: bytes, *, mode: int | None = None) -> N
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    fsync_dir(directory)
+    if sync_dir:
+        fsync_dir(directory)
 
 
 def fsync_dir(directory: Path) -> None:

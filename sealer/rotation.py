@@ -9,6 +9,7 @@ file old or new, and running again finishes the job (already-current tokens are 
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,10 +20,10 @@ from typing import Any
 from . import envelope
 from .config import Config
 from .errors import IdentityError, InputError, SealerError, UnsealError
-from .fsio import atomic_write, locked, read_text
+from .fsio import atomic_write, fsync_dir, locked, read_text
 from .keys import Identity, Recipient, parse_identity, parse_recipient
 from .paths import format_path
-from .tokens import TOKEN_RE, Located, locate
+from .tokens import Located, locate
 
 
 @dataclass
@@ -97,14 +98,17 @@ def make_plan(cfg: Config, paths: Sequence[Path] = (), env: str | None = None) -
     for e, f in candidates:
         text = read_text(f)
         moves: Counter[tuple[tuple[str, ...], tuple[str, ...]]] = Counter()
-        for m in TOKEN_RE.finditer(text):
+        for m in _KIDS.finditer(text):
             plan.values_total += 1
-            kids = envelope.parse_token(m.group()).kids
+            kids = tuple(m.group(1).split("+"))
             if kids != current[e]:
                 moves[(kids, current[e])] += 1
         if moves:
             plan.files.append(FilePlan(f, cfg.relpath(f) or str(f), e, sum(moves.values()), moves))
     return plan
+
+
+_KIDS = re.compile(r"ENC\[sealer\.v[0-9]+,([0-9a-f+]+),")  # the kid list, readable without decoding
 
 
 def _under(f: Path, d: Path) -> bool:
@@ -173,7 +177,7 @@ def reseal_file(job: tuple[str, str, str]) -> FileResult:
         current = tuple(r.kid for r in recipients)
         edits: list[tuple[Located, str]] = []
         for loc in locate(text, rel):
-            tok = envelope.parse_token(loc.text)
+            tok = loc.token
             if tok.kids == current:
                 continue
             nb = _NOT_BEFORE.get(env)
@@ -201,7 +205,7 @@ def reseal_file(job: tuple[str, str, str]) -> FileResult:
                 result.changed_on_disk = True
                 result.moves.clear()
                 return result
-            atomic_write(path, "".join(out).encode())
+            atomic_write(path, "".join(out).encode(), sync_dir=False)  # reseal() fsyncs each directory once
         result.resealed = len(edits)
     except SealerError as e:
         result.error = str(e)
@@ -251,6 +255,8 @@ def reseal(
                 results.append(r)
                 if progress:
                     progress(r)
+    for directory in {Path(j[0]).parent for j, r in zip(jobs, results, strict=True) if r.resealed}:
+        fsync_dir(directory)
     by_kid: Counter[str] = Counter()
     for r in results:
         for (old, _new), n in r.moves.items():

@@ -11,6 +11,7 @@ reader answers instead.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ _KEY = re.compile(r"""(?P<key>[A-Za-z0-9_./-][^:#'"]*?|"(?P<dq>[^"\\]*)"|'(?P<sq
 _BLOCK_SCALAR = re.compile(r"[|>][0-9+-]*[ \t]*(#.*)?$")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Located:
     """A token: where its text is in the file, and the context it must open in."""
 
@@ -32,6 +33,10 @@ class Located:
     end: int
     text: str
     ctx: Context
+
+    @functools.cached_property
+    def token(self) -> envelope.Token:
+        return envelope.parse_token(self.text)
 
 
 def locate(text: str, source: str) -> list[Located]:
@@ -58,7 +63,7 @@ def from_document(sf: SealedFile, source: str) -> list[Located]:
 
 def _hints_match(t: Located) -> bool:
     try:
-        return not envelope.mismatches(envelope.parse_token(t.text), t.ctx)
+        return not envelope.mismatches(t.token, t.ctx)
     except Exception:
         return False
 

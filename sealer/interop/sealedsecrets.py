@@ -231,9 +231,7 @@ def _key_kind(key: object) -> str:
     return next((name for cls, name in kinds if isinstance(key, cls)), "not an RSA key")
 
 
-def load_certificate(
-    cert_pem: bytes, *, now: datetime | None = None, source: str | None = None
-) -> rsa.RSAPublicKey:
+def load_certificate(cert_pem: bytes, *, now: datetime | None = None, source: str | None = None) -> rsa.RSAPublicKey:
     """The controller's public key from its certificate (the first one in the PEM, as kubeseal takes).
 
     Refused, in kubeseal's order: a key that is not RSA, then a certificate past NotAfter. Only
@@ -305,13 +303,13 @@ def load_private_keys(data: bytes, *, source: str | None = None) -> list[rsa.RSA
 
 def _keys_from_secret(doc: Mapping[str, Any], index: int, source: str | None) -> list[rsa.RSAPrivateKey]:
     md = doc.get("metadata")
-    name = md.get("name") or md.get("generateName") if isinstance(md, Mapping) else None
+    name = (md.get("name") or md.get("generateName")) if isinstance(md, Mapping) else None
     which = f"Secret {name!r}" if isinstance(name, str) else f"the Secret in document {index}"
     data, string_data = doc.get("data"), doc.get("stringData")
     if isinstance(data, Mapping) and isinstance(data.get("tls.key"), str):
         pem = _b64(data["tls.key"])
         if pem is None:
-            raise ControllerKeyError(f"{which}: data[\"tls.key\"] is not base64", file=source)
+            raise ControllerKeyError(f'{which}: data["tls.key"] is not base64', file=source)
     elif isinstance(string_data, Mapping) and isinstance(string_data.get("tls.key"), str):
         pem = string_data["tls.key"].encode()
     else:
@@ -552,8 +550,9 @@ def place_of(sealed: Mapping[str, Any], *, namespace: str | None = None, source:
     name = _opt_str(md, "name", "metadata", source, MalformedSealedSecret)
     if not name:
         raise MalformedSealedSecret("the SealedSecret has no metadata.name", file=source)
-    ns = _namespace(_opt_str(md, "namespace", "metadata", source, MalformedSealedSecret), namespace, source,
-                    MalformedSealedSecret)
+    ns = _namespace(
+        _opt_str(md, "namespace", "metadata", source, MalformedSealedSecret), namespace, source, MalformedSealedSecret
+    )
     scope = scope_of(_str_map(md.get("annotations"), "metadata.annotations", source, MalformedSealedSecret))
     return Place(ns, name, scope)
 
@@ -630,9 +629,7 @@ def unseal_with_keys(
     template = _mapping(spec.get("template"), "spec.template", source, MalformedSealedSecret)
     t_md = _mapping(template.get("metadata"), "spec.template.metadata", source, MalformedSealedSecret)
     labels = _str_map(t_md.get("labels"), "spec.template.metadata.labels", source, MalformedSealedSecret)
-    annotations = _str_map(
-        t_md.get("annotations"), "spec.template.metadata.annotations", source, MalformedSealedSecret
-    )
+    annotations = _str_map(t_md.get("annotations"), "spec.template.metadata.annotations", source, MalformedSealedSecret)
     s_type = _opt_str(template, "type", "spec.template", source, MalformedSealedSecret)
     immutable = template.get("immutable")
     if immutable is not None and not isinstance(immutable, bool):
@@ -719,7 +716,11 @@ def seal(
     source: str | None = None,
     cert_source: str | None = None,
 ) -> dict[str, Any]:
-    """A SealedSecret for the controller holding `cert_pem`'s key, in kubeseal's exact format."""
+    """A SealedSecret for the controller holding `cert_pem`'s key, in kubeseal's exact format.
+
+    `now` is the time the certificate's expiry is checked against (naive means UTC); the other
+    arguments are those of `seal_with_key`.
+    """
     key = load_certificate(cert_pem, now=now, source=cert_source)
     return seal_with_key(secret, key, scope, namespace=namespace, allow_empty=allow_empty, source=source)
 
@@ -765,7 +766,9 @@ def seal_with_key(
             file=source,
             hint="add metadata.namespace, pass a namespace, or use the cluster-wide scope",
         )
-    s_type = _opt_str(secret, "type", "", source, err) if secret.get("type") is not None else ""
+    s_type = secret.get("type") or ""
+    if not isinstance(s_type, str):
+        raise err("type must be a string", file=source)
     immutable = secret.get("immutable")
     if immutable is not None and not isinstance(immutable, bool):
         raise err("immutable must be true or false", file=source)
@@ -779,7 +782,7 @@ def seal_with_key(
             if v is None:
                 items[k] = b""
             elif not isinstance(v, str):
-                raise err(f"{where} is a {type(v).__name__}, not a string", file=source, hint='quote it, e.g. "5432"')
+                raise err(f"{where} must be a string, not {_kind_of(v)}", file=source, hint='quote it, e.g. "5432"')
             elif section == "stringData":
                 items[k] = v.encode("utf-8")
             else:
@@ -828,6 +831,14 @@ def seal_with_key(
     }
 
 
+def _kind_of(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true/false"
+    if isinstance(v, int | float):
+        return "a number"
+    return "a mapping" if isinstance(v, Mapping) else "a list" if isinstance(v, list) else "a non-string value"
+
+
 # --- YAML in and out --------------------------------------------------------------------------------------
 
 
@@ -870,7 +881,7 @@ def to_yaml(obj: Mapping[str, Any]) -> str:
     yaml.default_flow_style = False
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     yaml.width = 1 << 20
-    yaml.explicit_start = True  # type: ignore[assignment]
+    yaml.explicit_start = True
     out = io.StringIO()
     yaml.dump(_plain(obj), out)
     return out.getvalue()
