@@ -21,14 +21,18 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/python examples/demo.py
 
-# System tools the tests need (the Debian `age` package): installed when missing and we are root.
+# System tools the tests need: the Debian `age` package (interop) and ssh-keygen (ssh-ed25519 keys).
+# Installed when missing and we are root; otherwise the tests that need them skip (and fail in CI).
 tools:
-	@if ! command -v age >/dev/null 2>&1 || ! command -v age-keygen >/dev/null 2>&1; then \
+	@missing=""; \
+	command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1 || missing="$$missing age"; \
+	command -v ssh-keygen >/dev/null 2>&1 || missing="$$missing openssh-client"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing the Debian age package"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq age) >/dev/null; \
+	    echo "installing:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null; \
 	  else \
-	    echo "warning: the age CLI is missing; interop tests will skip (install the 'age' package)"; \
+	    echo "warning: missing$$missing; the tests that need them will skip"; \
 	  fi; \
 	fi
 
