@@ -171,8 +171,8 @@ def test_generated_identities_differ() -> None:
     [
         ("", "expected age1"),
         ("AGE1QQQQ", "expected age1"),
-        ("age1pq1qqqqqqqqqq", "post-quantum"),
-        ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI", "ssh"),
+        ("age1pq1qqqqqqqqqq", "malformed age1pq recipient"),
+        ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI", "malformed ssh-ed25519"),
         ("age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs0000000", "malformed"),
         (_bech32.encode("age", bytes(31)), "31 bytes"),
         (_bech32.encode("age", bytes(32)), "low-order"),

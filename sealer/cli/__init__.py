@@ -13,6 +13,7 @@ import click
 
 from ..errors import SealerError
 from ._common import CONTEXT
+from .interop import export, import_
 from .keys import keys
 from .repo import init
 from .rotation import reseal, status
@@ -30,7 +31,7 @@ def cli() -> None:
     """
 
 
-for command in (init, keys, seal, set_, unseal, exec_, reseal, status):
+for command in (init, keys, seal, set_, unseal, exec_, reseal, status, import_, export):
     cli.add_command(command)
 
 
