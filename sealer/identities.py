@@ -102,7 +102,62 @@ def read_identity_file(path: str | os.PathLike[str]) -> list[Identity]:
         os.close(fd)
     if len(data) > MAX_IDENTITY_FILE_SIZE:
         raise InputError("identity file is larger than 1 MiB", file=name)
-    return parse_identity_file(_decode(data, name), name)
+    return parse_identity_bytes(data, name)
+
+
+def parse_identity_bytes(data: bytes, source: str) -> list[Identity]:
+    """Any identity file a custodian may hold: age-keygen's format, an OpenSSH ed25519 private key,
+    or either of those encrypted with a passphrase in the age scrypt format (so `age -d` opens it)."""
+    if data.startswith(_AGE_MAGIC) or data.lstrip().startswith(_AGE_ARMOR):
+        from .interop.age import decrypt_identity_file
+
+        return parse_identity_bytes(decrypt_identity_file(data, passphrase(source).decode()).encode(), source)
+    text = _decode(data, source)
+    if text.lstrip().startswith(_OPENSSH):
+        from .keys.ssh import SshEd25519Identity
+
+        try:
+            return [SshEd25519Identity.parse(text.strip())]
+        except KeyFormatError as err:
+            if "passphrase" not in str(err):
+                raise KeyFormatError(str(err), file=source) from None
+        return [SshEd25519Identity.parse(text.strip(), passphrase(source))]
+    return parse_identity_file(text, source)
+
+
+_AGE_MAGIC = b"age-encryption.org/v1\n"
+_AGE_ARMOR = b"-----BEGIN AGE ENCRYPTED FILE-----"
+_OPENSSH = "-----BEGIN OPENSSH PRIVATE KEY-----"
+
+
+def passphrase(source: str, environ: Mapping[str, str] | None = None) -> bytes:
+    """The passphrase of a protected identity file: from `SEALER_PASSPHRASE_FILE`, else asked for on
+    the terminal. Never from argv or a plain environment variable, which other processes can read."""
+    env = os.environ if environ is None else environ
+    path = env.get("SEALER_PASSPHRASE_FILE")
+    if path:
+        try:
+            st = os.stat(path)
+            if stat.S_IMODE(st.st_mode) & 0o077:
+                raise IdentityError(
+                    f"passphrase file {path} is readable by group or others; run: chmod 600 {shlex.quote(path)}"
+                )
+            with open(path, "rb") as f:
+                data = f.read(4096)
+        except OSError as err:
+            raise InputError(f"cannot read passphrase file: {err.strerror}", file=path) from None
+        return data.splitlines()[0] if data.strip() else b""
+    try:
+        tty = open("/dev/tty", "r+")  # noqa: SIM115 - closed below
+    except OSError:
+        raise IdentityError(
+            f"{source} is passphrase-protected and there is no terminal to ask on",
+            hint="set SEALER_PASSPHRASE_FILE to a 0600 file holding the passphrase",
+        ) from None
+    with tty:
+        import getpass
+
+        return getpass.getpass(f"passphrase for {source}: ", stream=tty).encode()
 
 
 def user_config_dir(environ: Mapping[str, str] | None = None) -> Path:

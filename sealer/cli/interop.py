@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -137,3 +138,74 @@ def export_sealedsecret(
             raise UsageError(f"scope {chosen!r} has no Sealed Secrets equivalent", file=str(file))
         parts.append(ss.to_yaml(ss.seal_with_key(ud.content, key, chosen, namespace=namespace, source=str(file))))
     _emit("".join(parts), out)
+
+
+@import_.command(name="sops", context_settings=CONTEXT)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--env", "env", metavar="ENV", help="Environment to seal for (default: from -o's path rule).")
+@click.option(
+    "--input-type",
+    type=click.Choice(["yaml", "json", "dotenv", "ini", "binary"]),
+    help="The SOPS store, when the file name does not say (as sops --input-type).",
+)
+@identity_option
+@_out_option
+def import_sops(
+    file: Path, env: str | None, input_type: str | None, identities: tuple[str, ...], out: Path | None
+) -> None:
+    """Decrypt a SOPS file (age recipients; MAC checked) and seal it as sealer.
+
+    The age key comes from --identity, else SOPS_AGE_KEY / SOPS_AGE_KEY_FILE / SOPS_AGE_KEY_CMD, else
+    sealer's own identity sources.
+    """
+    from ..identities import find_identities, passphrase
+    from ..interop import sops
+
+    ids = list(find_identities(identities).identities()) if identities else []
+    if not ids:
+        ids = sops.sops_identities(passphrase=lambda source: passphrase(source).decode())
+    if not ids:
+        ids = list(find_identities(()).identities())
+    doc = sops.read_file(file, ids, fmt=input_type)
+    _emit(_seal_for_repo(doc.to_yaml(), str(file), out, env, None), out)
+
+
+@export.command(name="sops", context_settings=CONTEXT)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--age",
+    "recipients",
+    multiple=True,
+    required=True,
+    metavar="RECIPIENT",
+    help="age recipient (age1…) to encrypt the data key to; repeatable, or comma-separated as in sops.",
+)
+@click.option("--output-type", type=click.Choice(["yaml", "json"]), help="Default: json for -o *.json, else yaml.")
+@click.option("--encrypted-regex", metavar="RX", help="Encrypt only values under keys matching RX.")
+@click.option("--env", "env", metavar="ENV", help="Refuse a file sealed for any other environment.")
+@identity_option
+@_out_option
+def export_sops(
+    file: Path,
+    recipients: tuple[str, ...],
+    output_type: str | None,
+    encrypted_regex: str | None,
+    env: str | None,
+    identities: tuple[str, ...],
+    out: Path | None,
+) -> None:
+    """Unseal a sealer file with your identity and encrypt it as a SOPS file for age recipients."""
+    from ..identities import find_identities
+    from ..interop import sops
+    from ..unseal import unseal_paths
+
+    names = [r.strip() for group in recipients for r in group.split(",") if r.strip()]
+    (unsealed,), _notes = unseal_paths([file], find_identities(identities).for_kid, env=env)
+    fmt = output_type or ("json" if out is not None and out.suffix == ".json" else "yaml")
+    rule = (
+        {"encrypted_regex": encrypted_regex}
+        if encrypted_regex
+        else sops.suggested_rule([d.content for d in unsealed.docs])
+    )
+    options: dict[str, Any] = {"fmt": fmt, "source": str(file), **rule}
+    _emit(sops.write_text(unsealed.text, names, **options).decode(), out)
