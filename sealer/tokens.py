@@ -21,7 +21,11 @@ from .envelope import Context
 from .paths import Path, Segment
 
 TOKEN_RE = re.compile(r"ENC\[sealer\.[^\]\s]*\]")
-_KEY = re.compile(r"""(?P<key>[A-Za-z0-9_./-][^:#'"]*?|"(?P<dq>[^"\\]*)"|'(?P<sq>[^']*)')[ \t]*:(?:[ \t]+|$)""")
+_KEY = re.compile(
+    r"""(?P<key>[^\s#'"&*!|>%@`{}\[\],?:-][^:#'"]*?|"(?P<dq>[^"\\]*)"|'(?P<sq>[^']*)')"""
+    r"[ \t]*:(?:[ \t]+|$)"
+)
+_LOOKS_LIKE_KEY = re.compile(r":(?:[ \t]|$)")
 _BLOCK_SCALAR = re.compile(r"[|>][0-9+-]*[ \t]*(#.*)?$")
 
 
@@ -96,6 +100,7 @@ def _scan_docs(text: str) -> list[Located]:
     stack: list[tuple[int, str, Segment]] = []  # (column, "key" | "item", segment)
     block_col = -1  # inside a block scalar whose key is at this column
     tokens_seen = 0
+    scalar_open = False  # the last value line may continue on the next line (a multi-line scalar)
     pos = 0
 
     def finish() -> None:
@@ -153,22 +158,29 @@ def _scan_docs(text: str) -> list[Located]:
                 stack.pop()
             stack.append((c, "key", key))
             rest = rest[m.end() :]
+            scalar_open = False
             if not rest or rest.startswith("#"):
                 continue
             if _BLOCK_SCALAR.match(rest):
                 block_col = c
                 continue
         elif not dashed:
-            # A continuation line of a multi-line scalar: harmless unless it holds a token.
-            if "ENC[sealer." in rest or not (stack and stack[-1][0] < c):
+            # A continuation line of a multi-line scalar: harmless unless it holds a token, or is a
+            # key the pattern above does not read (then every path below it would be wrong).
+            if not scalar_open or "ENC[sealer." in rest or _LOOKS_LIKE_KEY.search(rest):
+                raise _GiveUp
+            if not (stack and stack[-1][0] < c):
                 raise _GiveUp
             continue
+        path = tuple(seg for _, _, seg in stack)
+        if rest[0] in "{[" and path in (("metadata",), ("sealer",)):
+            raise _GiveUp  # flow-style metadata: the context's name/namespace would be missed
         value = _value(rest)
+        scalar_open = value is not None or rest[0] in "\"'"
         if value is None:
             if "ENC[sealer." in rest:
                 raise _GiveUp
             continue
-        path = tuple(seg for _, _, seg in stack)
         _note(doc, path, value)
         if value.startswith("ENC[sealer."):
             if TOKEN_RE.fullmatch(value) is None:
