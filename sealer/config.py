@@ -80,6 +80,7 @@ class Policy:
 
     max_secret_age: int | None = None  # seconds since a value was sealed with fresh content
     key_rotation_period: int | None = None  # seconds an active key may live
+    require_signature: bool = False  # every sealed document signed by an allowed signer (check, unseal)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class Config:
     root: Path
     environments: dict[str, Environment]
     rules: list[ValueRule] = field(default_factory=list)
+    scan_exclude: tuple[str, ...] = ()  # globs `sealer scan` skips (test fixtures holding published keys)
 
     @classmethod
     def load(cls, root: Path) -> Config:
@@ -125,7 +127,11 @@ class Config:
                 except (re.error, TypeError):
                     raise ConfigError(f"rules[{i}]: bad regular expression {rx!r}", file=str(path)) from None
             rules.append(rule)
-        return cls(root, envs, rules)
+        scan = data.get("scan") or {}
+        exclude = scan.get("exclude", []) if isinstance(scan, dict) else None
+        if not isinstance(exclude, list) or not all(isinstance(g, str) for g in exclude):
+            raise ConfigError("'scan.exclude' must be a list of globs", file=str(path))
+        return cls(root, envs, rules, tuple(exclude))
 
     def env_for(self, rel_path: str) -> Environment | None:
         owners = [e for e in self.environments.values() if e.owns(rel_path)]
@@ -206,10 +212,13 @@ def _policy(spec: object, env: str, path: Path) -> Policy:
             values[key] = parse_duration(raw[key])
         except ValueError as e:
             raise ConfigError(f"environment {env!r}: policy.{key}: {e}", file=str(path)) from None
-    unknown = set(raw) - {"max_secret_age", "key_rotation_period"}
+    required = raw.get("require_signature", False)
+    if not isinstance(required, bool):
+        raise ConfigError(f"environment {env!r}: policy.require_signature must be true or false", file=str(path))
+    unknown = set(raw) - {"max_secret_age", "key_rotation_period", "require_signature"}
     if unknown:
         raise ConfigError(f"environment {env!r}: unknown policy setting {sorted(unknown)[0]!r}", file=str(path))
-    return Policy(**values)
+    return Policy(values["max_secret_age"], values["key_rotation_period"], required)
 
 
 def find_root(start: Path) -> Path | None:

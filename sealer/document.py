@@ -42,6 +42,21 @@ Selector = Callable[[str], bool]
 """Given a formatted value path of a non-Secret document, should it be sealed?"""
 
 
+@dataclass(frozen=True)
+class Signature:
+    """Who signed a document (`sealer.signature`): an allowed signer's name, key id and Ed25519
+    signature (base64url) over the document's canonical content (sealer.signing, docs/format.md §6)."""
+
+    signer: str
+    key: str  # the signer key id: 16 lowercase hex digits
+    sig: str
+
+
+SIGNER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
+_SIGNER_KID = re.compile(r"[0-9a-f]{16}")
+_SIG = re.compile(r"[A-Za-z0-9_-]{86}")  # 64 bytes, base64url without padding
+
+
 @dataclass
 class Meta:
     """The document's top-level `sealer:` block."""
@@ -49,9 +64,13 @@ class Meta:
     version: int
     env: str
     scope: str
+    signature: Signature | None = None
 
     def render(self, indent: str, newline: str = "\n") -> str:
-        lines = ("sealer:", f"  version: {self.version}", f"  env: {self.env}", f"  scope: {self.scope}")
+        lines = ["sealer:", f"  version: {self.version}", f"  env: {self.env}", f"  scope: {self.scope}"]
+        if self.signature is not None:
+            s = self.signature
+            lines += ["  signature:", f"    signer: {yaml_string(s.signer)}", f"    key: {s.key}", f"    sig: {s.sig}"]
         return "".join(f"{indent}{line}{newline}" for line in lines)
 
 
@@ -273,8 +292,25 @@ def _meta(index: int, root: Any, source: str) -> tuple[Meta | None, tuple[int, i
                 file=source,
                 hint="upgrade sealer",
             )
-        return Meta(FORMAT_VERSION, env, scope), (k.start_mark.index, _block_end(v))
+        return Meta(FORMAT_VERSION, env, scope, _signature(index, v, source)), (k.start_mark.index, _block_end(v))
     return None, None
+
+
+def _signature(index: int, block: Any, source: str) -> Signature | None:
+    node = _map_get(block, "signature")
+    if node is None:
+        return None
+    fields = {_scalar_str(k): _scalar_str(v) for k, v in node.value} if node.id == "mapping" else {}
+    signer, key, sig = fields.get("signer"), fields.get("key"), fields.get("sig")
+    if not (
+        signer and key and sig and SIGNER_NAME.fullmatch(signer) and _SIGNER_KID.fullmatch(key) and _SIG.fullmatch(sig)
+    ):
+        raise InputError(
+            f"document {index}: the signature in the sealer: block is malformed",
+            file=source,
+            hint="restore the file from git, or sign it again with --sign-with",
+        )
+    return Signature(signer, key, sig)
 
 
 def _block_end(node: Any) -> int:

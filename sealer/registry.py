@@ -53,6 +53,19 @@ class KeyRecord:
 
 
 @dataclass
+class SignerRecord:
+    """An allowed signer of the environment: a name for people, an Ed25519 public key (sealer.signing)."""
+
+    name: str
+    key: str  # sealer-signer1…
+    kid: str
+    created: dt.datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kid": self.kid, "key": self.key, "created": iso(self.created)}
+
+
+@dataclass
 class Registry:
     """keys/ENV.yaml of one environment."""
 
@@ -61,6 +74,7 @@ class Registry:
     keys: list[KeyRecord]
     not_before: dt.datetime | None = None
     _recipients: list[Recipient] | None = field(default=None, repr=False, compare=False)
+    signers: list[SignerRecord] = field(default_factory=list)
 
     @classmethod
     def load(cls, root: Path, env: str) -> Registry:
@@ -75,7 +89,13 @@ class Registry:
         if len({k.kid for k in keys}) != len(keys):
             raise ConfigError("a key is listed twice", file=str(path), hint="restore the file from git")
         nb = data.get("not_before")
-        return cls(path, env, keys, _time(nb, "not_before", path) if nb is not None else None)
+        raw_signers = data.get("signers") or []
+        if not isinstance(raw_signers, list):
+            raise ConfigError("'signers' must be a list", file=str(path), hint="restore the file from git")
+        signers = [_signer(k, f"signers[{i}]", path) for i, k in enumerate(raw_signers)]
+        if len({s.kid for s in signers}) != len(signers):
+            raise ConfigError("a signer key is listed twice", file=str(path), hint="restore the file from git")
+        return cls(path, env, keys, _time(nb, "not_before", path) if nb is not None else None, signers=signers)
 
     def current(self) -> list[KeyRecord]:
         """The keys new values are sealed to: active environment keys, then active recovery keys."""
@@ -101,6 +121,9 @@ class Registry:
     def not_before_ts(self) -> int | None:
         return int(self.not_before.timestamp()) if self.not_before else None
 
+    def find_signer(self, kid: str) -> SignerRecord | None:
+        return next((s for s in self.signers if s.kid == kid), None)
+
     def require(self, kid: str) -> KeyRecord:
         k = self.find(kid)
         if k is None:
@@ -116,6 +139,8 @@ class Registry:
         if self.not_before is not None:
             data["not_before"] = iso(self.not_before)
         data["keys"] = [k.to_dict() for k in self.keys]
+        if self.signers:
+            data["signers"] = [s.to_dict() for s in self.signers]
         yaml = YAML()
         yaml.default_flow_style = False
         yaml.dump(data, buf)
@@ -142,6 +167,54 @@ def _record(k: Any, where: str, path: Path) -> KeyRecord:
     if role not in ROLES:
         raise ConfigError(f"{where}: role must be one of {', '.join(ROLES)}", file=str(path))
     return KeyRecord(kid, rec, _time(k.get("created"), f"{where}.created", path), state, role, str(k.get("label", "")))
+
+
+def _signer(k: Any, where: str, path: Path) -> SignerRecord:
+    from .document import SIGNER_NAME
+    from .errors import KeyFormatError
+    from .signing import parse_signer_public
+
+    if not isinstance(k, dict) or not isinstance(k.get("key"), str) or not isinstance(k.get("name"), str):
+        raise ConfigError(f"{where} needs a 'name' and a 'key'", file=str(path), hint="restore the file from git")
+    if not SIGNER_NAME.fullmatch(k["name"]):
+        raise ConfigError(f"{where}: bad signer name {k['name']!r}", file=str(path))
+    try:
+        public = parse_signer_public(k["key"])
+    except KeyFormatError as e:
+        raise ConfigError(f"{where}: {e}", file=str(path), hint="restore the file from git") from None
+    if k.get("kid") != public.kid:
+        raise ConfigError(
+            f"{where}: kid {k.get('kid')!r} does not match its key (expected {public.kid})",
+            file=str(path),
+            hint="restore the file from git",
+        )
+    return SignerRecord(k["name"], public.text, public.kid, _time(k.get("created"), f"{where}.created", path))
+
+
+def add_signer(root: Path, env: str, name: str, key: str, *, now: dt.datetime | None = None) -> SignerRecord:
+    """Allow a signer (its public key) to sign documents of `env`."""
+    from .signing import check_name, parse_signer_public
+
+    check_name(name)
+    public = parse_signer_public(key)
+    reg = Registry.load(root, env)
+    if reg.find_signer(public.kid) is not None:
+        raise ConfigError(f"signer key {public.kid} is already allowed for {env}", file=str(reg.path))
+    record = SignerRecord(name, public.text, public.kid, _now(now))
+    reg.signers.append(record)
+    reg.save()
+    return record
+
+
+def remove_signer(root: Path, env: str, which: str) -> list[SignerRecord]:
+    """Stop allowing a signer (by name: all its keys; or by key id). Documents it signed then fail."""
+    reg = Registry.load(root, env)
+    gone = [s for s in reg.signers if which in (s.name, s.kid)]
+    if not gone:
+        raise UsageError(f"environment {env!r} has no signer {which!r}", hint="see: sealer signers list")
+    reg.signers = [s for s in reg.signers if s not in gone]
+    reg.save()
+    return gone
 
 
 def _time(value: Any, where: str, path: Path) -> dt.datetime:

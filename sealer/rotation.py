@@ -15,15 +15,18 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import envelope
 from .config import Config
-from .errors import IdentityError, InputError, SealerError, UnsealError
+from .errors import IdentityError, InputError, SealerError, UnsealError, UsageError
 from .fsio import atomic_write, fsync_dir, locked, read_text
 from .keys import Identity, Recipient, parse_identity, parse_recipient
 from .paths import format_path
 from .tokens import Located, locate
+
+if TYPE_CHECKING:
+    from .signing import SignerKey
 
 
 @dataclass
@@ -157,14 +160,27 @@ class Summary:
 _IDENTITIES: dict[str, Identity] = {}
 _RECIPIENTS: dict[str, list[Recipient]] = {}
 _NOT_BEFORE: dict[str, int | None] = {}
+_SIGNING: dict[str, Any] = {}  # env -> seal.Signing (the signer key travels like the identities)
 
 
-def _init_worker(identities: list[str], recipients: dict[str, list[str]], not_before: dict[str, int | None]) -> None:
-    global _IDENTITIES, _RECIPIENTS, _NOT_BEFORE
+def _init_worker(
+    identities: list[str],
+    recipients: dict[str, list[str]],
+    not_before: dict[str, int | None],
+    signing: tuple[str | None, dict[str, str], bool] | None = None,
+) -> None:
+    global _IDENTITIES, _RECIPIENTS, _NOT_BEFORE, _SIGNING
     if identities:
         _IDENTITIES = {i.kid: i for i in map(parse_identity, identities)}
         _RECIPIENTS = {e: [parse_recipient(r) for r in rs] for e, rs in recipients.items()}
         _NOT_BEFORE = not_before
+    if signing is not None:
+        from .seal import Signing
+        from .signing import parse_signer_secret
+
+        secret, names, drop = signing
+        key = parse_signer_secret(secret) if secret else None
+        _SIGNING = {e: Signing(key, names.get(e, ""), drop) for e in recipients}
 
 
 def reseal_file(job: tuple[str, str, str]) -> FileResult:
@@ -200,12 +216,18 @@ def reseal_file(job: tuple[str, str, str]) -> FileResult:
             out.append(new)
             pos = loc.end
         out.append(text[pos:])
+        new_text = "".join(out)
+        signing = _SIGNING.get(env)
+        if (signing is not None and signing.key is not None) or "signature:" in text:
+            from .seal import resign
+
+            new_text = resign(text, new_text, rel, env=env, signing=signing)[0]
         with locked(path):
             if read_text(path) != text:
                 result.changed_on_disk = True
                 result.moves.clear()
                 return result
-            atomic_write(path, "".join(out).encode(), sync_dir=False)  # reseal() fsyncs each directory once
+            atomic_write(path, new_text.encode(), sync_dir=False)  # reseal() fsyncs each directory once
         result.resealed = len(edits)
     except SealerError as e:
         result.error = str(e)
@@ -220,12 +242,22 @@ def reseal(
     *,
     workers: int | None = None,
     progress: Callable[[FileResult], None] | None = None,
+    sign_with: SignerKey | None = None,
+    drop_signature: bool = False,
 ) -> Summary:
-    """Carry out a plan in parallel. Refuses up front when a stale value has no identity we hold."""
+    """Carry out a plan in parallel. Refuses up front when a stale value has no identity we hold,
+    and, without `sign_with` or `drop_signature`, when a file to re-seal holds signed documents
+    (re-sealing changes their tokens, so their signatures would go stale)."""
+    from .seal import signing_for
+
     _check_identities(plan, identity_for)
     started = time.perf_counter()
     envs = {f.env for f in plan.files}
     regs = {e: cfg.registry(e) for e in envs}
+    names = {e: signing_for(cfg, e, sign_with, drop=drop_signature).name for e in sorted(envs)}
+    if sign_with is None and not drop_signature:
+        _refuse_signed(plan)
+    signing = (sign_with.encode() if sign_with else None, names, drop_signature)
     held = [identity_for(k) for k in sorted(plan.old_kids())]
     ids = [i for i in held if i is not None]
     jobs = [(str(f.path), f.rel, f.env) for f in plan.files]
@@ -234,7 +266,7 @@ def reseal(
     results: list[FileResult] = []
     workers = workers or os.cpu_count() or 1
     if workers <= 1 or len(jobs) < 8:
-        _init_worker([i.encode() for i in ids], recipients, not_before)
+        _init_worker([i.encode() for i in ids], recipients, not_before, signing)
         for job in jobs:
             results.append(reseal_file(job))
             if progress:
@@ -245,10 +277,10 @@ def reseal(
 
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context("spawn")
         if ctx.get_start_method() == "fork":
-            _init_worker([i.encode() for i in ids], recipients, not_before)
-            initargs: tuple[Any, ...] = ([], {}, {})
+            _init_worker([i.encode() for i in ids], recipients, not_before, signing)
+            initargs: tuple[Any, ...] = ([], {}, {}, None)
         else:
-            initargs = ([i.encode() for i in ids], recipients, not_before)
+            initargs = ([i.encode() for i in ids], recipients, not_before, signing)
         chunk = max(1, min(64, len(jobs) // (workers * 8) or 1))
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=initargs) as pool:
             for r in pool.map(reseal_file, jobs, chunksize=chunk):
@@ -264,6 +296,23 @@ def reseal(
                 by_kid[kid] += n
     done = [r for r in results if r.resealed]
     return Summary(len(done), sum(r.resealed for r in done), time.perf_counter() - started, dict(by_kid), results)
+
+
+def _refuse_signed(plan: Plan) -> None:
+    from .document import load
+
+    signed = []
+    for f in plan.files:
+        text = read_text(f.path)
+        if "signature:" in text and any(d.meta and d.meta.signature for d in load(text, f.rel).docs):
+            signed.append(f.rel)
+    if signed:
+        more = f" and {len(signed) - 3} more" if len(signed) > 3 else ""
+        raise UsageError(
+            f"{len(signed)} file(s) to re-seal hold signed documents ({', '.join(signed[:3])}{more});"
+            " re-sealing would invalidate their signatures",
+            hint="pass --sign-with KEY to sign them again, or --drop-signature to remove the signatures",
+        )
 
 
 def _check_identities(plan: Plan, identity_for: Callable[[str], Identity | None]) -> None:

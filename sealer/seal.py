@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path as Path_
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import envelope
 from .config import Config
@@ -35,6 +36,9 @@ from .fsio import atomic_write, locked, read_text
 from .keys import Recipient
 from .paths import Path, format_path
 
+if TYPE_CHECKING:
+    from .signing import SignerKey
+
 
 @dataclass
 class SealReport:
@@ -44,6 +48,8 @@ class SealReport:
     kept: int = 0
     stale: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (path, kids) on other keys
     changed: bool = False
+    signed: int = 0  # documents signed (with --sign-with)
+    dropped: list[int] = field(default_factory=list)  # documents whose signature was dropped
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,7 +59,87 @@ class SealReport:
             "unchanged": self.kept,
             "stale": [{"path": p, "kids": list(k)} for p, k in self.stale],
             "changed": self.changed,
+            "signed": self.signed,
+            "dropped_signatures": self.dropped,
         }
+
+
+@dataclass(frozen=True)
+class Signing:
+    """How a write treats signatures. With `key`, every document of the file is signed by that
+    allowed signer. Without it, a change to a signed document is refused, unless `drop` says to
+    remove the signature it would invalidate: a stale signature is never left behind silently."""
+
+    key: SignerKey | None = None
+    name: str = ""  # the key's signer name in the environment's registry
+    drop: bool = False
+
+
+def signing_for(cfg: Config, env: str, key: SignerKey | None, *, drop: bool = False) -> Signing:
+    """Check that `key` is an allowed signer of `env` (signing with any other key is a mistake that
+    check and unseal would refuse later) and bind its registered name."""
+    if key is None:
+        return Signing(drop=drop)
+    if drop:
+        raise UsageError("--sign-with and --drop-signature exclude each other")
+    reg = cfg.registry(env)
+    record = reg.find_signer(key.kid)
+    if record is None:
+        raise UsageError(
+            f"signer key {key.kid} is not an allowed signer of {env}",
+            file=str(reg.path),
+            hint=f"a custodian adds it: sealer signers add {env} NAME {key.public.text}",
+        )
+    return Signing(key, record.name)
+
+
+def resign(old: str, new: str, source: str, *, env: str, signing: Signing | None) -> tuple[str, int, list[int]]:
+    """Bring the signatures of `new` (the edited `old`) in line with `signing`.
+
+    Returns the text, the number of documents signed and the documents whose signature was dropped.
+    Files without signatures cost one substring test unless a key is given."""
+    signing = signing or Signing()
+    if signing.key is None and "signature:" not in old:
+        return new, 0, []
+    from .signing import content_bytes, sign_document
+
+    after = load(new, source)
+    before = {d.index: d for d in load(old, source).docs} if signing.key is None else {}
+    edits: list[Edit] = []
+    signed = 0
+    dropped: list[int] = []
+    for doc in after.docs:
+        meta = doc.meta
+        if signing.key is not None:
+            meta = meta or Meta(1, env, _scope_for(doc, None, source))
+            signature = sign_document(doc, meta, signing.key, signing.name, source)
+            target_meta = dataclasses.replace(meta, signature=signature)
+            signed += 1
+        else:
+            if meta is None or meta.signature is None:
+                continue
+            sig = meta.signature
+            prev = before.get(doc.index)
+            if (
+                prev is not None
+                and prev.meta is not None
+                and prev.meta.signature == sig
+                and content_bytes(prev, prev.meta, sig.signer, sig.key, source)
+                == content_bytes(doc, meta, sig.signer, sig.key, source)
+            ):
+                continue  # this document did not change: its signature still holds
+            if not signing.drop:
+                raise UsageError(
+                    f"document {doc.index} is signed by {sig.signer!r}; this change would invalidate the signature",
+                    file=source,
+                    hint="pass --sign-with KEY to sign it again, or --drop-signature to remove the signature",
+                )
+            target_meta = dataclasses.replace(meta, signature=None)
+            dropped.append(doc.index)
+        m = meta_edit(new, doc, target_meta)
+        if m is not None:
+            edits.append(m)
+    return (apply_edits(new, edits) if edits else new), signed, dropped
 
 
 def check_env(sf: SealedFile, env: str) -> None:
@@ -75,6 +161,7 @@ def seal_text(
     selector: Selector | None = None,
     scope: str | None = None,
     now: int | None = None,
+    signing: Signing | None = None,
 ) -> tuple[str, SealReport]:
     """Seal every selected plaintext value; leave current tokens byte-identical."""
     sf = load(text, source, selector)
@@ -107,10 +194,11 @@ def seal_text(
             token = envelope.seal(vtype, data, ctx, recipients, sealed_at=now)
             edits.append(replace_scalar(text, leaf.node, token, in_flow=leaf.in_flow))
             report.sealed += 1
-        m = meta_edit(text, doc, Meta(1, env, doc_scope))
+        m = meta_edit(text, doc, Meta(1, env, doc_scope, doc.meta.signature if doc.meta else None))
         if m is not None:
             edits.append(m)
     new = apply_edits(text, edits) if edits else text
+    new, report.signed, report.dropped = resign(text, new, source, env=env, signing=signing)
     report.changed = new != text
     return new, report
 
@@ -149,11 +237,43 @@ def set_value(
     selector: Selector | None = None,
     document: int | None = None,
     now: int | None = None,
+    signing: Signing | None = None,
 ) -> str:
     """Seal one new value at `path`.
 
-    Only that value's line changes (plus the sealer: block when the document is sealed the first time).
+    Only that value's line changes (plus the sealer: block when the document is sealed the first time,
+    and its signature when signing or dropping one).
     """
+    return set_value_report(
+        text,
+        source,
+        path,
+        value,
+        env=env,
+        recipients=recipients,
+        vtype=vtype,
+        selector=selector,
+        document=document,
+        now=now,
+        signing=signing,
+    )[0]
+
+
+def set_value_report(
+    text: str,
+    source: str,
+    path: Path,
+    value: bytes,
+    *,
+    env: str,
+    recipients: Sequence[Recipient],
+    vtype: str | None = None,
+    selector: Selector | None = None,
+    document: int | None = None,
+    now: int | None = None,
+    signing: Signing | None = None,
+) -> tuple[str, list[int]]:
+    """`set_value`, also returning the documents whose signature was dropped."""
     sf = load(text, source, selector)
     check_env(sf, env)
     doc = _pick_document(sf, path, document)
@@ -170,10 +290,11 @@ def set_value(
     _check_value(vtype, value, path, source)
     token = envelope.seal(vtype, value, ctx, recipients, sealed_at=now)
     edits = [_insert_or_replace(text, doc, path, nodes, token, source)]
-    m = meta_edit(text, doc, Meta(1, env, scope))
+    m = meta_edit(text, doc, Meta(1, env, scope, doc.meta.signature if doc.meta else None))
     if m is not None:
         edits.append(m)
-    return apply_edits(text, edits)
+    new, _signed, dropped = resign(text, apply_edits(text, edits), source, env=env, signing=signing)
+    return new, dropped
 
 
 def _check_value(vtype: str, value: bytes, path: Path, source: str) -> None:
@@ -328,8 +449,27 @@ def target(cfg: Config, rel: str | None, env: str | None) -> Target:
             file=str(reg.path),
             hint=f"a custodian runs: sealer keys generate {name}",
         )
+    _refuse_foreign_keys(cfg, name, reg.current(), rel)
     rule = cfg.rule_for(rel)
     return Target(name, recipients, rule.selects if rule else None)
+
+
+def _refuse_foreign_keys(cfg: Config, env: str, current: Sequence[Any], rel: str | None) -> None:
+    """Never seal one environment's values to another environment's key: a key registered in two
+    registries (a copy-paste slip) would let the other environment's key holders read them. A
+    recovery key shared by several environments is fine: that is what break-glass keys are."""
+    mine = {k.kid: k.role for k in current}
+    for other in cfg.environments:
+        if other == env:
+            continue
+        for k in cfg.registry(other).keys:
+            if k.kid in mine and not (mine[k.kid] == "recovery" and k.role == "recovery"):
+                raise EnvironmentMismatch(
+                    f"refusing to seal for {env}: its key {k.kid} is also a key of environment {other!r}"
+                    f" (keys/{other}.yaml), so {other}'s key holders could read these values",
+                    file=rel or f"keys/{env}.yaml",
+                    hint="remove the key from one registry (a custodian rotates the affected environment)",
+                )
 
 
 def seal_file(
@@ -340,13 +480,22 @@ def seal_file(
     scope: str | None = None,
     out: Path_ | None = None,
     write: bool = True,
+    sign_with: SignerKey | None = None,
+    drop_signature: bool = False,
 ) -> tuple[str, SealReport]:
     """Seal a file in place (or into `out`), atomically; an unchanged file is not rewritten."""
     rel = cfg.relpath(path, env=env)
     t = target(cfg, rel, env)
+    signing = signing_for(cfg, t.env, sign_with, drop=drop_signature)
     with locked(path):  # a concurrent set/reseal on the same file waits, so no update is lost
         new, report = seal_text(
-            read_text(path), str(path), env=t.env, recipients=t.recipients, selector=t.selector, scope=scope
+            read_text(path),
+            str(path),
+            env=t.env,
+            recipients=t.recipients,
+            selector=t.selector,
+            scope=scope,
+            signing=signing,
         )
         if write and out is not None:
             atomic_write(out, new.encode())
@@ -364,11 +513,15 @@ def set_in_file(
     env: str | None = None,
     vtype: str | None = None,
     document: int | None = None,
-) -> None:
+    sign_with: SignerKey | None = None,
+    drop_signature: bool = False,
+) -> list[int]:
+    """Set one value in a file; returns the documents whose signature was dropped (see `Signing`)."""
     rel = cfg.relpath(path, env=env)
     t = target(cfg, rel, env)
+    signing = signing_for(cfg, t.env, sign_with, drop=drop_signature)
     with locked(path):
-        new = set_value(
+        new, dropped = set_value_report(
             read_text(path),
             str(path),
             value_path,
@@ -378,5 +531,7 @@ def set_in_file(
             vtype=vtype,
             selector=t.selector,
             document=document,
+            signing=signing,
         )
         atomic_write(path, new.encode())
+    return dropped

@@ -25,6 +25,7 @@ from .paths import format_path
 
 if TYPE_CHECKING:
     from .registry import Registry
+    from .signing import SignaturePolicy
 
 
 @dataclass(frozen=True)
@@ -85,15 +86,20 @@ def unseal_file(
     env: str | None = None,
     structured: bool = True,
     accept: Acceptance | None = None,
+    signatures: SignaturePolicy | None = None,
 ) -> Unsealed:
     """Open every token. Fails on the first value that does not open; nothing partial is returned.
 
     With `accept` (the environment's registry rules), values sealed only to retired keys, or
-    sealed before the environment's `not_before`, are refused.
+    sealed before the environment's `not_before`, are refused. With `signatures` (the
+    environment's allowed signers and policy, `SignaturePolicy.of`), every signature must verify,
+    and under `require_signature` an unsigned document is refused, before any value is opened.
     """
     file_env = sf.env
     if env is not None and file_env is not None and file_env != env:
         raise EnvironmentMismatch(f"is sealed for environment {file_env!r}, not {env!r}", file=sf.source)
+    if signatures is not None:
+        signatures.check(sf)
     edits = []
     opened: dict[int, tuple[str, bytes, str | None]] = {}  # id(node) -> plaintext, for the structured view
     for doc, leaf in sf.all_leaves():
@@ -142,17 +148,25 @@ def _candidates(paths: Sequence[Path]) -> Iterator[tuple[Path, bool]]:
                 yield f, False
 
 
-def _acceptance(f: Path, env: str | None, cache: dict[tuple[Path, str], Acceptance]) -> Acceptance | None:
-    """The registry rules for a file's environment, if the file lives in a sealer repository."""
-    from .config import find_root
+def _rules(
+    f: Path, env: str | None, cache: dict[tuple[Path, str], tuple[Acceptance, SignaturePolicy | None]]
+) -> tuple[Acceptance | None, SignaturePolicy | None]:
+    """The registry and signature rules of a file's environment, if the file lives in a sealer
+    repository (read once per repository and environment; a malformed .sealer.yaml fails closed,
+    since it may require signatures)."""
+    from .config import Config, find_root
 
     root = find_root(f)
     if root is None or env is None:
-        return None
+        return None, None
     if (root, env) not in cache:
         from .registry import Registry
+        from .signing import SignaturePolicy
 
-        cache[(root, env)] = Acceptance.of(Registry.load(root, env))
+        reg = Registry.load(root, env)
+        cfg = Config.load(root)
+        policy = cfg.environments[env].policy if env in cfg.environments else None
+        cache[(root, env)] = (Acceptance.of(reg), SignaturePolicy.of(reg, policy) if policy else None)
     return cache[(root, env)]
 
 
@@ -167,11 +181,11 @@ def unseal_paths(
 
     Named files must be sealed for `env`. In directories, files without sealed documents (plain
     manifests) are left out, and with `env` so are files sealed for other environments: a deploy job
-    can point at the whole tree.
+    can point at the whole tree. Signatures are checked by the environment's rules.
     """
     out: list[Unsealed] = []
     notes: list[str] = []
-    cache: dict[tuple[Path, str], Acceptance] = {}
+    cache: dict[tuple[Path, str], tuple[Acceptance, SignaturePolicy | None]] = {}
     for f, explicit in _candidates(paths):
         text = read_text(f)
         if not explicit and "ENC[sealer." not in text and "sealer:" not in text:
@@ -182,9 +196,8 @@ def unseal_paths(
             if file_env is not None:
                 notes.append(f"{f}: sealed for {file_env}, not {env}; skipped")
             continue
-        out.append(
-            unseal_file(sf, identity_for, env=env, structured=structured, accept=_acceptance(f, file_env, cache))
-        )
+        accept, signatures = _rules(f, file_env, cache)
+        out.append(unseal_file(sf, identity_for, env=env, structured=structured, accept=accept, signatures=signatures))
     if not out:
         raise InputError(f"no sealed files found in {', '.join(map(str, paths))}")
     return out, notes

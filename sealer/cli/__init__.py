@@ -13,6 +13,9 @@ import click
 
 from ..errors import SealerError
 from ._common import CONTEXT
+from .audit import audit
+from .controller import controller
+from .guard import check, hook, scan, signers
 from .interop import export, import_
 from .keys import keys
 from .repo import init
@@ -31,7 +34,24 @@ def cli() -> None:
     """
 
 
-for command in (init, keys, seal, set_, unseal, exec_, reseal, status, import_, export):
+for command in (
+    init,
+    keys,
+    seal,
+    set_,
+    unseal,
+    exec_,
+    reseal,
+    status,
+    import_,
+    export,
+    check,
+    scan,
+    hook,
+    signers,
+    controller,
+    audit,
+):
     cli.add_command(command)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ._common import CONTEXT, emit_json, identity_option, is_tty, note, output_option, repo_config
+from .seal import load_signer, sign_options
 
 
 @click.command(context_settings=CONTEXT)
@@ -18,6 +19,7 @@ from ._common import CONTEXT, emit_json, identity_option, is_tty, note, output_o
 @click.option("--commit", "commit", is_flag=True, help="Make one git commit of the re-sealed files.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: one per core).")
 @identity_option
+@sign_options
 @output_option
 def reseal(
     paths: tuple[Path, ...],
@@ -26,12 +28,15 @@ def reseal(
     commit: bool,
     jobs: int | None,
     identities: tuple[str, ...],
+    sign_with: Path | None,
+    drop_signature: bool,
     output: str,
 ) -> None:
     """Re-seal every value whose keys differ from its environment's current keys.
 
     Already-current values keep their bytes. Each file is replaced atomically; after an
-    interruption, run it again to finish.
+    interruption, run it again to finish. Files holding signed documents need --sign-with (they
+    are signed again) or --drop-signature.
     """
     from ..errors import SealerError
     from ..identities import find_identities
@@ -56,10 +61,19 @@ def reseal(
         return
     if commit:
         check_clean(cfg, plan)
+    key = load_signer(sign_with)
     ids = find_identities(identities)
     bar = click.progressbar(length=len(plan.files), label="re-sealing", file=sys.stderr) if is_tty() else None
     with bar if bar is not None else contextlib.nullcontext():
-        summary = run(cfg, plan, ids.for_kid, workers=jobs, progress=(lambda _r: bar.update(1)) if bar else None)
+        summary = run(
+            cfg,
+            plan,
+            ids.for_kid,
+            workers=jobs,
+            progress=(lambda _r: bar.update(1)) if bar else None,
+            sign_with=key,
+            drop_signature=drop_signature,
+        )
     sha = git_commit(cfg, plan, summary) if commit and summary.files else ""
     if output == "json":
         emit_json({**summary.to_dict(), "commit": sha})

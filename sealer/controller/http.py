@@ -1,0 +1,192 @@
+"""Health, readiness and Prometheus metrics over HTTP, from a thread of the controller.
+
+The standard library's server is enough for three read-only endpoints, and it binds exactly the
+address given (default 127.0.0.1: the metrics name files and commits, which are not for
+everyone). The metrics live in their own CollectorRegistry, so /metrics carries exactly the
+sealer_* families below and no process or platform collectors.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from ..errors import UsageError
+from .state import State
+
+METRIC_NAMES = (
+    "sealer_syncs_total",
+    "sealer_sync_errors_total",
+    "sealer_values_unsealed_total",
+    "sealer_last_success_timestamp_seconds",
+    "sealer_applied_commit_info",
+    "sealer_oldest_secret_age_seconds",
+    "sealer_key_age_seconds",
+)
+DEFAULT_LISTEN = "127.0.0.1:9808"
+
+
+class Metrics:
+    """The controller's metrics. Ages are computed when scraped, so they grow between syncs."""
+
+    def __init__(self) -> None:
+        import prometheus_client
+        from prometheus_client import CollectorRegistry, Counter, Gauge
+
+        # Counters would otherwise also expose *_created series: names the contract does not have.
+        prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.syncs = Counter("sealer_syncs_total", "Sync cycles run, changed or not.", registry=r)
+        self.errors = Counter(
+            "sealer_sync_errors_total",
+            "Failed syncs by reason; file names the repository file at fault, when there is one.",
+            ["reason", "file"],
+            registry=r,
+        )
+        self.values = Counter("sealer_values_unsealed_total", "Values unsealed and rendered.", registry=r)
+        self.last_success = Gauge(
+            "sealer_last_success_timestamp_seconds", "Unix time of the last successful sync.", registry=r
+        )
+        self.commit = Gauge("sealer_applied_commit_info", "The applied commit (value 1).", ["commit"], registry=r)
+        self.oldest = Gauge(
+            "sealer_oldest_secret_age_seconds",
+            "Age of the oldest sealed value applied, by environment.",
+            ["env"],
+            registry=r,
+        )
+        self.key_age = Gauge(
+            "sealer_key_age_seconds",
+            "Age of each key the controller accepts (active, retiring).",
+            ["env", "kid"],
+            registry=r,
+        )
+        self._commit: str | None = None
+        self._envs: set[str] = set()
+        self._keys: set[tuple[str, str]] = set()
+
+    def prime(self, reasons: Iterable[str]) -> None:
+        """Zero series for every reason, so a dashboard sees 0 rather than nothing."""
+        for reason in reasons:
+            self.errors.labels(reason, "")
+
+    def failed(self, reason: str, file: str | None) -> None:
+        self.errors.labels(reason, file or "").inc()
+
+    def succeeded(self, when: float | None = None) -> None:
+        self.last_success.set(time.time() if when is None else when)
+
+    def applied(self, state: State) -> None:
+        """Point the commit, age and key metrics at what `state` says is applied."""
+        if state.commit != self._commit:
+            if self._commit is not None:
+                self.commit.remove(self._commit)
+            if state.commit is not None:
+                self.commit.labels(state.commit).set(1)
+            self._commit = state.commit
+        for env in self._envs - set(state.oldest):
+            self.oldest.remove(env)
+        for env, sealed_at in state.oldest.items():
+            self.oldest.labels(env).set_function(_age(float(sealed_at)))
+        self._envs = set(state.oldest)
+        keys = {(env, k.kid): k.created for env, ks in state.keys.items() for k in ks}
+        for gone in self._keys - set(keys):
+            self.key_age.remove(*gone)
+        for (env, kid), created in keys.items():
+            self.key_age.labels(env, kid).set_function(_age(created))
+        self._keys = set(keys)
+
+    def render(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _age(since: float) -> Callable[[], float]:
+    return lambda: max(0.0, time.time() - since)
+
+
+def parse_listen(text: str) -> tuple[str, int] | None:
+    """`HOST:PORT` or `[V6]:PORT` (port 0: any free port); `none`/`off`: no server."""
+    if text.strip().lower() in ("none", "off", ""):
+        return None
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
+        raise UsageError(f"bad --listen address {text!r}", hint="use HOST:PORT, e.g. 127.0.0.1:9808, or none")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+class HealthServer:
+    """/healthz: the process serves. /readyz: `ready()` says yes. /metrics: Prometheus text."""
+
+    def __init__(self, address: tuple[str, int], ready: Callable[[], tuple[bool, str]], metrics: Metrics) -> None:
+        self._ready = ready
+        self._metrics = metrics
+        handler = _handler(ready, metrics)
+        import socket
+
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+
+        class Server(ThreadingHTTPServer):
+            address_family = family
+            daemon_threads = True
+
+        try:
+            self._server = Server(address, handler)
+        except OSError as e:
+            raise UsageError(f"cannot listen on {address[0]}:{address[1]}: {e.strerror}") from None
+        self._thread = threading.Thread(target=self._server.serve_forever, name="sealer-http", daemon=True)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler(ready: Callable[[], tuple[bool, str]], metrics: Metrics) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def version_string(self) -> str:
+            return "sealer"
+
+        timeout = 10  # a slow client cannot hold a thread for long
+
+        def _send(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8") -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/healthz":
+                self._send(200, b"ok\n")
+            elif path == "/readyz":
+                ok, why = ready()
+                self._send(200 if ok else 503, (why + "\n").encode())
+            elif path == "/metrics":
+                body, ctype = metrics.render()
+                self._send(200, body, ctype)
+            else:
+                self._send(404, b"not found\n")
+
+        do_HEAD = do_GET
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # no access log: one line per sync event is the controller's log
+
+    return Handler
