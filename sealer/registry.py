@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import KEYS_DIR, load_yaml_mapping
-from .errors import ConfigError, UsageError
+from .errors import ConfigError, KeyFormatError, UsageError
 from .fsio import atomic_write
 from .keys import Recipient, kid_of, parse_recipient
 
@@ -152,7 +152,10 @@ class Registry:
 def _record(k: Any, where: str, path: Path) -> KeyRecord:
     if not isinstance(k, dict) or not isinstance(k.get("recipient"), str):
         raise ConfigError(f"{where} needs a 'recipient'", file=str(path), hint="restore the file from git")
-    rec = parse_recipient(k["recipient"]).encode()
+    try:
+        rec = parse_recipient(k["recipient"]).encode()
+    except KeyFormatError as e:
+        raise ConfigError(f"{where}: {e}", file=str(path), hint="restore the file from git") from None
     kid = kid_of(rec)
     if k.get("kid") != kid:
         raise ConfigError(

@@ -183,6 +183,76 @@ def _init_worker(
         _SIGNING = {e: Signing(key, names.get(e, ""), drop) for e in recipients}
 
 
+def _worker_start(parent: int, *initargs: Any) -> None:
+    """Worker set-up: die with the parent. A `kill -9` of `sealer reseal` must not leave workers
+    behind, blocked on a dead queue and holding private keys in memory."""
+    import signal
+
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (AttributeError, OSError):
+        import threading
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.2)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    _init_worker(*initargs)
+
+
+_STALE_TMP = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
+
+
+def _remove_stale_temp_files(directories: Iterable[Path], older_than: float = 60.0) -> None:
+    """Temp files of writers killed between create and rename (atomic_write's names). They hold
+    sealed text only, but litter `git status`; a live writer's are younger than a minute."""
+    now = time.time()
+    for d in directories:
+        try:
+            entries = list(d.iterdir())
+        except OSError:
+            continue
+        for f in entries:
+            try:
+                if _STALE_TMP.fullmatch(f.name) and now - f.stat().st_mtime > older_than:
+                    f.unlink()
+            except OSError:
+                pass
+
+
+def _reseal_tokens(
+    located: list[Located],
+    env: str,
+    rel: str,
+    recipients: list[Recipient],
+    current: tuple[str, ...],
+    result: FileResult,
+) -> list[tuple[Located, str]]:
+    edits: list[tuple[Located, str]] = []
+    for loc in located:
+        tok = loc.token
+        if tok.kids == current:
+            continue
+        nb = _NOT_BEFORE.get(env)
+        if nb is not None and tok.sealed_at < nb:
+            raise UnsealError(
+                f"value at {format_path(loc.ctx.path)} was sealed before the environment's not_before (revoked)",
+                file=rel,
+                hint=f"set a fresh value: sealer set {rel} '{format_path(loc.ctx.path)}'",
+            )
+        plain = envelope.unseal(tok, loc.ctx, _IDENTITIES.get, where=rel)
+        new = envelope.seal(tok.vtype, plain, loc.ctx, recipients, sealed_at=tok.sealed_at)
+        edits.append((loc, new))
+        result.moves[(tok.kids, current)] += 1
+    return edits
+
+
 def reseal_file(job: tuple[str, str, str]) -> FileResult:
     """Re-seal one file's stale tokens in place. Never raises: errors come back in the result."""
     path, rel, env = job
@@ -191,22 +261,13 @@ def reseal_file(job: tuple[str, str, str]) -> FileResult:
         text = read_text(path)
         recipients = _RECIPIENTS[env]
         current = tuple(r.kid for r in recipients)
-        edits: list[tuple[Located, str]] = []
-        for loc in locate(text, rel):
-            tok = loc.token
-            if tok.kids == current:
-                continue
-            nb = _NOT_BEFORE.get(env)
-            if nb is not None and tok.sealed_at < nb:
-                raise UnsealError(
-                    f"value at {format_path(loc.ctx.path)} was sealed before the environment's not_before (revoked)",
-                    file=rel,
-                    hint=f"set a fresh value: sealer set {rel} '{format_path(loc.ctx.path)}'",
-                )
-            plain = envelope.unseal(tok, loc.ctx, _IDENTITIES.get, where=rel)
-            new = envelope.seal(tok.vtype, plain, loc.ctx, recipients, sealed_at=tok.sealed_at)
-            edits.append((loc, new))
-            result.moves[(tok.kids, current)] += 1
+        try:
+            edits = _reseal_tokens(locate(text, rel), env, rel, recipients, current, result)
+        except UnsealError:
+            # The fast locator may have guessed a context that passed the 2-byte hint check and still
+            # was wrong: ask the full YAML reader before calling the file broken.
+            result.moves.clear()
+            edits = _reseal_tokens(locate(text, rel, fast=False), env, rel, recipients, current, result)
         if not edits:
             return result
         out = []
@@ -251,6 +312,7 @@ def reseal(
     from .seal import signing_for
 
     _check_identities(plan, identity_for)
+    _remove_stale_temp_files({f.path.parent for f in plan.files})
     started = time.perf_counter()
     envs = {f.env for f in plan.files}
     regs = {e: cfg.registry(e) for e in envs}
@@ -258,8 +320,7 @@ def reseal(
     if sign_with is None and not drop_signature:
         _refuse_signed(plan)
     signing = (sign_with.encode() if sign_with else None, names, drop_signature)
-    held = [identity_for(k) for k in sorted(plan.old_kids())]
-    ids = [i for i in held if i is not None]
+    ids = [i for i in map(identity_for, sorted(plan.old_kids())) if i is not None]
     jobs = [(str(f.path), f.rel, f.env) for f in plan.files]
     recipients = {e: [r.encode() for r in regs[e].recipients()] for e in envs}
     not_before = {e: regs[e].not_before_ts() for e in envs}
@@ -282,7 +343,9 @@ def reseal(
         else:
             initargs = ([i.encode() for i in ids], recipients, not_before, signing)
         chunk = max(1, min(64, len(jobs) // (workers * 8) or 1))
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=initargs) as pool:
+        with ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_worker_start, initargs=(os.getpid(), *initargs)
+        ) as pool:
             for r in pool.map(reseal_file, jobs, chunksize=chunk):
                 results.append(r)
                 if progress:
@@ -316,12 +379,18 @@ def _refuse_signed(plan: Plan) -> None:
 
 
 def _check_identities(plan: Plan, identity_for: Callable[[str], Identity | None]) -> None:
-    missing: dict[str, list[str]] = {}
+    def held(kid: str) -> bool:
+        try:
+            return identity_for(kid) is not None
+        except IdentityError:  # no identity source at all: report the kid and files, below
+            return False
+
+    missing: dict[str, set[str]] = {}
     for f in plan.files:
         for old, _new in f.moves:
-            if not any(identity_for(k) is not None for k in old):
+            if not any(held(k) for k in old):
                 for k in old:
-                    missing.setdefault(k, []).append(f.rel)
+                    missing.setdefault(k, set()).add(f.rel)
     if missing:
         kid, files = next(iter(missing.items()))
         more = f" and {len(files) - 3} more" if len(files) > 3 else ""
@@ -368,7 +437,11 @@ def check_clean(cfg: Config, plan: Plan) -> None:
         raise InputError("--commit needs a git repository", file=str(cfg.root)) from None
     top = Path(repo.working_tree_dir or cfg.root).resolve()
     wanted = {str(f.path.resolve().relative_to(top)) for f in plan.files}
-    dirty = {d.a_path for d in repo.index.diff(None)} | {d.a_path for d in repo.index.diff("HEAD")}
+    dirty = {d.a_path for d in repo.index.diff(None)}
+    if repo.head.is_valid():
+        dirty |= {d.a_path for d in repo.index.diff("HEAD")}
+    else:  # no commit yet: everything in the index is an uncommitted change
+        dirty |= {str(path) for path, _stage in repo.index.entries}
     dirty |= set(repo.untracked_files)
     clash = sorted(wanted & dirty)
     if clash:

@@ -382,11 +382,6 @@ def test_kill_9_during_set_leaves_the_file_old_or_new(tmp_path: Path) -> None:
     assert sum(n for k, n in outcome.items() if "locked part, alive" in k) >= 1, log
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: kill -9 of the `sealer reseal` process leaves its worker processes "
-    "running forever (orphaned, blocked on the dead parent's queue, holding the private keys)",
-)
 def test_kill_9_of_reseal_leaves_no_worker_processes(tmp_path: Path) -> None:
     fx = build(tmp_path, N_FILES)
     p = subprocess.Popen(

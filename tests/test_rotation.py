@@ -498,11 +498,6 @@ def test_reseal_commit_refuses_when_a_resealed_file_has_uncommitted_changes(repo
     assert g.head.commit.hexsha == head
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: reseal --commit in a git repository without any commit yet fails with "
-    "'internal error (BadName)' instead of committing or saying what is wrong",
-)
 def test_reseal_commit_in_a_repository_without_commits(repo: Repo) -> None:
     prod_files(repo)
     repo.git_init(commit=False)
@@ -540,11 +535,6 @@ def test_reseal_missing_identity_names_the_kid_and_files(repo: Repo) -> None:
     assert snapshot(repo.root) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: reseal with no identity source at all says 'no identity found: tried "
-    "--identity, SEALER_IDENTITY, …' without naming the old kid and the files that need it",
-)
 def test_reseal_without_any_identity_names_the_kid_and_files(repo: Repo) -> None:
     repo.seal("deploy/prod/db.yaml", SECRET)
     old_kid = repo.kid("prod")
@@ -696,12 +686,6 @@ def test_revoke_before_refuses_older_values_until_set_afresh(repo: Repo) -> None
     assert json.loads(r.stdout)[0]["revoked_values"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: reseal's per-file failure line repeats the file name "
-    "('deploy/prod/a.yaml: deploy/prod/a.yaml: value at …'): the CLI prefixes a message that "
-    "already names the file",
-)
 def test_reseal_failure_line_names_the_file_once(repo: Repo) -> None:
     repo.seal_at("deploy/prod/a.yaml", secret_with("a", {"password": "a-CANARY"}), now() - 3600)
     repo.ok("keys", "revoke-before", "prod", "now")
@@ -839,11 +823,6 @@ def test_corrupt_registry_is_a_one_line_error_naming_it(repo: Repo, how: str) ->
     assert snapshot(repo.root) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a recipient with a bad checksum in keys/ENV.yaml gives 'malformed age "
-    "X25519 recipient: bech32: invalid checksum' without naming the registry file",
-)
 def test_corrupt_registry_recipient_names_the_file(repo: Repo) -> None:
     repo.write("deploy/prod/db.yaml", SECRET)
     path = repo.root / "keys/prod.yaml"

@@ -58,7 +58,7 @@ for command in (
 def run(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code. One-line errors, never a traceback (unless SEALER_DEBUG=1)."""
     try:
-        cli.main(args=argv, prog_name="sealer", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="sealer", standalone_mode=False)
     except SealerError as e:
         return _fail(str(e), e.exit_code)
     except click.exceptions.Abort:
@@ -79,7 +79,7 @@ def run(argv: list[str] | None = None) -> int:
             raise
         # The message of an unexpected exception could echo input; print only its type.
         return _fail(f"internal error ({type(e).__name__}); rerun with SEALER_DEBUG=1 for details and report it", 1)
-    return 0
+    return rv if isinstance(rv, int) else 0  # click returns ctx.exit(N)'s code when not standalone
 
 
 def main() -> None:

@@ -86,7 +86,8 @@ def reseal(
         if sha:
             note(f"committed {sha[:12]}")
         for r in summary.failed:
-            note(f"{r.rel}: {r.error or 'changed on disk during the reseal; left alone, run again'}")
+            # An error already names its file; a change on disk is ours to describe.
+            note(r.error or f"{r.rel}: changed on disk during the reseal; left alone, run again")
     if summary.failed:
         raise SealerError(f"{len(summary.failed)} file(s) not re-sealed; see above")
 
