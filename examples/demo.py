@@ -63,6 +63,9 @@ class Demo:
         # SEALER_IDENTITY of yours must not leak in), with a private config dir.
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SEALER_")}
         self.env["SEALER_CONFIG_DIR"] = str(config_dir)
+        # Every command appends to one audit log (hash-chained, never a value); step 12 verifies it.
+        self.audit_log = config_dir.parent / "audit.log"
+        self.env["SEALER_AUDIT_LOG"] = str(self.audit_log)
 
     # --- output -----------------------------------------------------------------------------------
 
@@ -279,7 +282,7 @@ def run_demo(demo: Demo) -> dict[str, int]:
     demo.expect(removed[0].startswith("-  DB_PASSWORD: ") and added[0].startswith("+  DB_PASSWORD: "),
                 "set changed another line than DB_PASSWORD's")
     demo.expect(NEW_PASSWORD not in new, "the new value is in the file in plaintext")
-    demo.expect(not any(demo.empty_config_dir.iterdir()), "sealer set wrote into the config dir")
+    demo.expect(not any(demo.empty_config_dir.iterdir()), "sealer set wrote a key into the config dir")
 
     # 8 -------------------------------------------------------------------------------------------
     demo.step("Deploy tooling unseals prod to Kubernetes manifests (prod private key)")
@@ -332,6 +335,32 @@ def run_demo(demo: Demo) -> dict[str, int]:
     demo.expect(r.stdout.strip() == str(len(NEW_PASSWORD)),
                 f"the child saw a DB_PASSWORD of length {r.stdout.strip()}, expected {len(NEW_PASSWORD)}")
     demo.say(f"the child saw DB_PASSWORD ({len(NEW_PASSWORD)} characters); it printed only the length")
+
+    # 11 ------------------------------------------------------------------------------------------
+    demo.step("The custodian rotates prod's key and re-seals the repository")
+    old_prod = demo.read("deploy/prod/db.yaml")
+    demo.run("keys", "rotate", "prod", "--out", str(demo.identities / "prod-2.txt"))
+    demo.run("reseal", "--env", "prod", "--dry-run")
+    demo.run("reseal", "--env", "prod", "-i", prod_id)
+    new_prod = demo.read("deploy/prod/db.yaml")
+    strip = re.compile(r"ENC\[[^\]]*\]")
+    demo.expect(strip.sub("T", old_prod) == strip.sub("T", new_prod), "reseal changed more than the tokens")
+    demo.expect(kid["prod"] not in new_prod, "a prod value is still on the old key after reseal")
+    r = demo.run("unseal", "deploy/prod/db.yaml", "--format", "dotenv", "-i", str(demo.identities / "prod-2.txt"),
+                 show=False)
+    demo.expect(f"DB_PASSWORD={NEW_PASSWORD}" in r.stdout, "the new key does not open the re-sealed value")
+    demo.say("only the tokens changed; the new key opens every value (the old one still would, until retired)")
+    demo.run("keys", "retire", "prod", kid["prod"])
+    demo.run("status", "--env", "prod")
+
+    # 12 ------------------------------------------------------------------------------------------
+    demo.step("Every command left a line in the audit log, and the chain verifies")
+    demo.run("audit", "verify", str(demo.audit_log))
+    log = demo.audit_log.read_text()
+    events = [json.loads(line)["event"] for line in log.splitlines()]
+    demo.say(f"{len(events)} events: {', '.join(sorted(set(events)))}")
+    demo.expect({"seal", "set", "unseal", "rotate", "reseal", "retire"} <= set(events), "an event is missing")
+    demo.expect(NEW_PASSWORD not in log, "a value reached the audit log")
     return stats
 
 
@@ -374,6 +403,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         - sealing again: no byte changed; `sealer set` without a private key: one line changed
         - prod unsealed to Kubernetes manifests with the prod key; the staging key was refused
         - `sealer exec` handed the values to a child process without writing them anywhere
+        - prod's key rotated, every value re-sealed (only tokens changed), the old key retired
+        - every command left a line in the hash-chained audit log, and `sealer audit verify` passed
         demo finished: all {demo.checks if demo else 0} checks passed in {elapsed:.1f} s"""))
     return 0
 

@@ -77,6 +77,7 @@ class Unsealed:
     text: str
     docs: list[UnsealedDoc]
     values: int
+    kids: tuple[str, ...] = ()  # every key id the file's values are sealed to (for the audit log)
 
 
 def unseal_file(
@@ -101,6 +102,7 @@ def unseal_file(
     if signatures is not None:
         signatures.check(sf)
     edits = []
+    kids: set[str] = set()
     opened: dict[int, tuple[str, bytes, str | None]] = {}  # id(node) -> plaintext, for the structured view
     for doc, leaf in sf.all_leaves():
         if not leaf.sealed:
@@ -123,6 +125,7 @@ def unseal_file(
         rendered = render_scalar(tok.vtype, data, section=leaf.section)
         edits.append(replace_scalar(sf.text, leaf.node, rendered, in_flow=leaf.in_flow, quote_ok=False))
         opened[id(leaf.node)] = (tok.vtype, data, leaf.section)
+        kids.update(tok.kids)
     for doc in sf.docs:
         m = remove_meta(sf.text, doc)
         if m is not None:
@@ -133,7 +136,7 @@ def unseal_file(
         if structured
         else []
     )
-    return Unsealed(sf.source, file_env, text, docs, len(opened))
+    return Unsealed(sf.source, file_env, text, docs, len(opened), tuple(sorted(kids)))
 
 
 def _candidates(paths: Sequence[Path]) -> Iterator[tuple[Path, bool]]:

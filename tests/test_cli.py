@@ -132,9 +132,7 @@ def test_age_keygen_identity_unseals(repo: Repo, tmp_path: Path) -> None:
     keygen = require_tool("age-keygen")
     key = tmp_path / "age.txt"
     subprocess.run([keygen, "-o", str(key)], check=True, capture_output=True)
-    recipient = subprocess.run(
-        [keygen, "-y", str(key)], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    recipient = subprocess.run([keygen, "-y", str(key)], check=True, capture_output=True, text=True).stdout.strip()
     repo.ok("keys", "add", "dev", recipient)
     repo.write("deploy/dev/db.yaml", SECRET)
     repo.ok("seal", "deploy/dev/db.yaml")
@@ -166,10 +164,7 @@ def test_seal_set_unseal_exec(repo: Repo, tmp_path: Path) -> None:
     out = repo.ok("unseal", "deploy/prod", "--format", "k8s", "-i", str(repo.keys["prod"])).stdout
     assert "password: new-CANARY-2" in out and "sealer:" not in out
     # exec: the child sees the value in its environment; nothing written
-    code = (
-        "import os,sys; "
-        "sys.stdout.write(os.environ['password'] + '|' + str('SEALER_IDENTITY_FILE' in os.environ))"
-    )
+    code = "import os,sys; sys.stdout.write(os.environ['password'] + '|' + str('SEALER_IDENTITY_FILE' in os.environ))"
     r = repo.ok(
         "exec",
         "deploy/prod/db.yaml",
@@ -217,9 +212,7 @@ def sealed_prod(repo: Repo) -> Path:
 
 def test_missing_file(repo: Repo) -> None:
     assert_clean_failure(repo.run("seal", "deploy/prod/nope.yaml"), "deploy/prod/nope.yaml", "no such file")
-    assert_clean_failure(
-        repo.run("unseal", "deploy/prod/nope.yaml", "-i", str(repo.keys["prod"])), "nope.yaml"
-    )
+    assert_clean_failure(repo.run("unseal", "deploy/prod/nope.yaml", "-i", str(repo.keys["prod"])), "nope.yaml")
 
 
 def test_unreadable_file(repo: Repo) -> None:
@@ -236,9 +229,7 @@ def test_unreadable_file(repo: Repo) -> None:
 def test_malformed_yaml(repo: Repo) -> None:
     f = repo.write("deploy/prod/db.yaml", "a: 1\nb: [unclosed\nc: 3\n")
     before = f.read_bytes()
-    assert_clean_failure(
-        repo.run("seal", "deploy/prod/db.yaml"), "deploy/prod/db.yaml", "malformed YAML", "line"
-    )
+    assert_clean_failure(repo.run("seal", "deploy/prod/db.yaml"), "deploy/prod/db.yaml", "malformed YAML", "line")
     assert f.read_bytes() == before
 
 
@@ -338,11 +329,29 @@ def test_file_outside_repo_needs_env(repo: Repo, tmp_path: Path) -> None:
 def test_unseal_directory_filters_by_env_and_skips_plain_files(repo: Repo) -> None:
     repo.write("deploy/prod/db.yaml", SECRET)
     repo.write("deploy/staging/db.yaml", SECRET.replace("CANARY", "STAGING"))
-    repo.write(
-        "deploy/prod/deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"
-    )
+    repo.write("deploy/prod/deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n")
     repo.ok("seal", "deploy/prod/db.yaml", "deploy/staging/db.yaml")
     r = repo.ok("unseal", "deploy", "--env", "prod", "--format", "json", "-i", str(repo.keys["prod"]))
     files = [item["file"] for item in json.loads(r.stdout)]
     assert files == ["deploy/prod/db.yaml"]
     assert "deploy/staging/db.yaml: sealed for staging, not prod; skipped" in r.stderr
+
+
+def test_cli_writes_a_verifiable_audit_log_without_values(repo: Repo) -> None:
+    log = repo.home / "audit.log"
+    repo.write("deploy/prod/db.yaml", SECRET)
+    repo.ok("seal", "deploy/prod/db.yaml")
+    repo.ok("set", "deploy/prod/db.yaml", "stringData.password", stdin="new-CANARY-3\n")
+    repo.ok("--actor", "ci@deploy", "unseal", "deploy/prod/db.yaml", "-i", str(repo.keys["prod"]))
+    repo.run("unseal", "deploy/prod/db.yaml", "-i", str(repo.keys["staging"]))  # fails: wrong key
+    repo.ok("keys", "rotate", "prod", "--out", str(repo.home.parent / "prod-2.txt"))
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    events = [(e["event"], e["result"]) for e in lines]
+    assert ("seal", "ok") in events and ("set", "ok") in events and ("rotate", "ok") in events
+    assert ("unseal", "ok") in events and ("unseal", "fail") in events
+    unseal = next(e for e in lines if e["event"] == "unseal" and e["result"] == "ok")
+    assert unseal["actor"] == "ci@deploy" and unseal["file"] == "deploy/prod/db.yaml" and len(unseal["kids"]) == 1
+    assert "CANARY" not in log.read_text()
+    assert repo.run("audit", "verify", str(log)).returncode == 0
+    log.write_text(log.read_text().replace('"event":"set"', '"event":"sat"'))
+    assert repo.run("audit", "verify", str(log)).returncode == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -26,12 +27,17 @@ from .unseal import exec_, unseal
 
 @click.group(context_settings=CONTEXT)
 @click.version_option(package_name="sealer", message="sealer %(version)s")
-def cli() -> None:
+@click.option(
+    "--actor", envvar="SEALER_ACTOR", metavar="NAME", help="Who to name in the audit log (default: user@host)."
+)
+def cli(actor: str | None) -> None:
     """Sealed secrets for GitOps.
 
     Developers seal values with an environment's public key and commit the sealed YAML; deploy
     tooling holds the private keys and unseals at deploy time. See README.md and docs/format.md.
     """
+    if actor:
+        os.environ["SEALER_ACTOR"] = actor  # read by the audit log
 
 
 for command in (
@@ -60,6 +66,7 @@ def run(argv: list[str] | None = None) -> int:
     try:
         rv = cli.main(args=argv, prog_name="sealer", standalone_mode=False)
     except SealerError as e:
+        _audit_failure(argv if argv is not None else sys.argv[1:], e)
         return _fail(str(e), e.exit_code)
     except click.exceptions.Abort:
         return _fail("aborted", 1)
@@ -95,6 +102,20 @@ def main() -> None:
     except BrokenPipeError:
         code = code or 1
     os._exit(code)
+
+
+def _audit_failure(argv: list[str], err: SealerError) -> None:
+    """Every failure goes to the audit log, named after the command (`keys rotate` -> rotate)."""
+    words = [a for a in argv if not a.startswith("-")]
+    if not words or words[0] in ("audit", "controller"):  # verify must not write the log it reads
+        return
+    name = words[1] if words[0] in ("keys", "signers", "import", "export") and len(words) > 1 else words[0]
+    name = {"generate": "keygen", "add": "add-key", "revoke-before": "revoke"}.get(name, name)
+    from ..audit import try_record
+
+    # A broken audit log must not hide the real error: try_record returns a warning, never raises.
+    event = name if name.replace("-", "").isalnum() else "failure"
+    try_record(event, result="fail", file=err.file, reason=str(err), repo=Path.cwd())
 
 
 def _fail(message: str, code: int) -> int:

@@ -52,6 +52,24 @@ def only_env_option(f: F) -> F:
     )(f)
 
 
+def audit(event: str, **fields: Any) -> None:
+    """One line in the audit log (never a value). A log that cannot be written warns on stderr and
+    does not undo the command's work."""
+    from ..audit import try_record
+
+    warning = try_record(event, repo=Path.cwd(), **fields)
+    if warning:
+        note(warning)
+
+
+def audit_many(events: list[Any]) -> None:
+    from ..audit import try_record_events
+
+    warning = try_record_events(events)
+    if warning:
+        note(warning)
+
+
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 

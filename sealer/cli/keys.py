@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._common import CONTEXT, emit_json, note, output_option, repo_config
+from ._common import CONTEXT, audit, emit_json, note, output_option, repo_config
 
 kind_option = click.option(
     "--kind",
@@ -38,6 +38,7 @@ def generate(env: str, out: Path | None, force: bool, add: bool, kind: str | Non
     cfg = repo_config()
     cfg.registry(env)  # validates the environment name
     record, path = generate_key(cfg.root, env, out=out, force=force, add=add, kind=kind or "x25519")
+    audit("keygen", env=env, kids=[record.kid])
     if output == "json":
         emit_json({**record.to_dict(), "env": env, "identity_file": str(path)})
         return
@@ -59,6 +60,7 @@ def add(env: str, recipient: str, recovery: bool, label: str, output: str) -> No
     cfg = repo_config()
     cfg.registry(env)
     record = add_key(cfg.root, env, recipient, recovery=recovery, label=label)
+    audit("add-key", env=env, kids=[record.kid], reason="recovery" if recovery else None)
     if output == "json":
         emit_json({**record.to_dict(), "env": env})
     else:
@@ -83,6 +85,7 @@ def rotate(env: str, out: Path | None, force: bool, kind: str | None, output: st
     cfg = repo_config()
     cfg.registry(env)
     record, previous, path = rotate_key(cfg.root, env, out=out, force=force, kind=kind)
+    audit("rotate", env=env, kids=[record.kid, *(k.kid for k in previous)], reason=f"new active key {record.kid}")
     if output == "json":
         emit_json({**record.to_dict(), "env": env, "identity_file": str(path), "retiring": [k.kid for k in previous]})
         return
@@ -106,6 +109,7 @@ def retire(env: str, kid: str, force: bool, output: str) -> None:
 
     cfg = repo_config()
     using = run(cfg, env, kid, force=force)
+    audit("retire", env=env, kids=[kid], reason="forced" if force else None)
     lost = [(f, p) for f, p, only in using if only]
     if output == "json":
         emit_json({"env": env, "kid": kid, "state": "retired", "unreadable": [{"file": f, "path": p} for f, p in lost]})
@@ -130,6 +134,7 @@ def revoke_before(env: str, time: str, output: str) -> None:
     cfg = repo_config()
     cfg.registry(env)
     reg = run(cfg.root, env, parse_time(time))
+    audit("revoke", env=env, reason=f"not_before {iso(reg.not_before) if reg.not_before else ''}")
     when = iso(reg.not_before) if reg.not_before else ""
     if output == "json":
         emit_json({"env": env, "not_before": when})

@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from ._common import CONTEXT, emit_json, identity_option, is_tty, note, output_option, repo_config
+from ._common import CONTEXT, audit_many, emit_json, identity_option, is_tty, note, output_option, repo_config
 from .seal import load_signer, sign_options
 
 
@@ -75,6 +76,7 @@ def reseal(
             drop_signature=drop_signature,
         )
     sha = git_commit(cfg, plan, summary) if commit and summary.files else ""
+    _audit_reseal(plan, summary, sha)
     if output == "json":
         emit_json({**summary.to_dict(), "commit": sha})
     else:
@@ -122,3 +124,19 @@ def status(env: str | None, output: str) -> None:
     breaches = sum(len(s.breaches) for s in envs)
     if breaches:
         raise SealerError(f"policy breached in {sum(1 for s in envs if s.breaches)} environment(s)")
+
+
+def _audit_reseal(plan: Any, summary: Any, sha: str) -> None:
+    from ..audit import Event, git_head
+
+    head = sha or git_head(Path.cwd())
+    events = []
+    for r in summary.results:
+        f = next(p for p in plan.files if p.rel == r.rel)
+        if r.resealed:
+            moves = ", ".join(f"{'+'.join(o)} -> {'+'.join(n)}" for o, n in r.moves)
+            events.append(Event("reseal", env=f.env, file=r.rel, kids=plan.current[f.env], commit=head, reason=moves))
+        elif r.error or r.changed_on_disk:
+            reason = r.error or "changed on disk during the reseal"
+            events.append(Event("reseal", result="fail", env=f.env, file=r.rel, commit=head, reason=reason))
+    audit_many(events)

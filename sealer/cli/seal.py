@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ._common import CONTEXT, F, emit_json, env_option, is_tty, note, output_option, repo_config
+from ._common import CONTEXT, F, audit, emit_json, env_option, is_tty, note, output_option, repo_config
 
 
 def sign_options(f: F) -> F:
@@ -86,6 +86,7 @@ def seal(
         new, report = seal_text(text, "<stdin>", env=t.env, recipients=t.recipients, scope=scope, signing=signing)
         _write_out(out, new)
         reports.append(report)
+        audit("seal", env=report.env, file="<stdin>", kids=kids_in(new))
     else:
         to_stdout = out is not None and str(out) == "-"
         for f in _progress(files, "sealing"):
@@ -102,6 +103,8 @@ def seal(
             if to_stdout:
                 _write_out(out, new)
             reports.append(report)
+            if report.changed:
+                audit("seal", env=report.env, file=str(f), kids=kids_in(new))
     if output == "json":
         emit_json([r.to_dict() for r in reports])
         return
@@ -168,7 +171,20 @@ def set_(
         drop_signature=drop_signature,
     )
     note(f"{file}: sealed {path}{' and signed' if key is not None else ''}")
+    audit(
+        "set",
+        env=cfg.resolve_env(cfg.relpath(file, env=env), env),
+        file=str(file),
+        kids=kids_in(file.read_text()),
+        reason=f"value path {path}",
+    )
     note_dropped(file, dropped)
+
+
+def kids_in(text: str) -> tuple[str, ...]:
+    from ..audit import kids_in as scan
+
+    return scan(text)
 
 
 def _read_value(from_file: Path | None) -> bytes:

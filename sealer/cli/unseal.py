@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ._common import CONTEXT, identity_option, note, only_env_option
+if TYPE_CHECKING:
+    from ..unseal import Unsealed
+
+from ._common import CONTEXT, audit_many, identity_option, note, only_env_option
 
 
 @click.command(context_settings=CONTEXT)
@@ -40,6 +44,7 @@ def unseal(paths: tuple[Path, ...], fmt: str, out: Path | None, env: str | None,
 
     ids = find_identities(identities)
     files, skipped = unseal_paths(paths, ids.for_kid, env=env, structured=fmt != "yaml")
+    _audit_unseal(files, None)
     text, notes = render(files, fmt)
     for n in skipped + notes:
         note(n)
@@ -83,6 +88,7 @@ def exec_(ctx: click.Context, files: tuple[Path, ...], env: str | None, identiti
         raise UsageError("no command given", hint="sealer exec FILE… -- CMD [ARG…]")
     ids = find_identities(identities)
     unsealed, skipped = unseal_paths(files, ids.for_kid, env=env)
+    _audit_unseal(unsealed, f"exec {command[0]}")
     values, notes = environment(unsealed)
     for n in skipped + notes:
         note(n)
@@ -96,3 +102,11 @@ def exec_(ctx: click.Context, files: tuple[Path, ...], env: str | None, identiti
         raise UsageError(f"command not found: {command[0]}") from None
     except PermissionError:
         raise UsageError(f"command not executable: {command[0]}") from None
+
+
+def _audit_unseal(files: list[Unsealed], reason: str | None) -> None:
+    """One audit line per unsealed file, written in one append before any plaintext leaves."""
+    from ..audit import Event, git_head
+
+    head = git_head(Path.cwd())
+    audit_many([Event("unseal", env=u.env, file=u.source, kids=u.kids, commit=head, reason=reason) for u in files])
