@@ -130,13 +130,12 @@ def _rfc3339(t: float) -> str:
 def default_actor() -> str:
     """`user@host`; in a container without a passwd entry the user is `uid<N>`."""
     import getpass
-    import socket
 
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = f"uid{os.getuid()}"
-    return f"{user}@{socket.gethostname()}"
+    return f"{user}@{os.uname().nodename}"  # os.uname: no `socket` import on the cold path
 
 
 def default_path(environ: Mapping[str, str] | None = None) -> Path | None:
