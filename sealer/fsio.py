@@ -13,7 +13,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import InputError
+from .errors import IdentityError, InputError, SealerError
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 
@@ -111,3 +111,44 @@ def locked(path: str | Path) -> Iterator[None]:
                 return
         finally:
             os.close(fd)
+
+
+def read_private_file(
+    path: str | Path, *, what: str, limit: int, unsafe: type[SealerError] = IdentityError
+) -> bytes:
+    """A file holding a private key or a passphrase: refused when group or others may read it (as
+    ssh refuses), when it is not a regular file (opening a FIFO must not hang), or over `limit`."""
+    import shlex
+
+    name = os.fspath(path)
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise InputError(f"{what} not found", file=name) from None
+    except OSError as err:
+        raise InputError(f"cannot read {what}: {err.strerror}", file=name) from None
+    try:
+        st = os.fstat(fd)  # the open file, not the path: the checked file is the file we read
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{what} is not a regular file", file=name)
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & 0o077:
+            raise unsafe(
+                f"{what} {name} is readable by group or others (mode {mode:04o}); run: chmod 600 {shlex.quote(name)}"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as err:
+        raise InputError(f"cannot read {what}: {err.strerror}", file=name) from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        size_text = f"{limit // (1 << 20)} MiB" if limit >= 1 << 20 else f"{limit} bytes"
+        raise InputError(f"{what} is larger than {size_text}", file=name)
+    return b"".join(chunks)

@@ -11,13 +11,12 @@ import contextlib
 import errno
 import os
 import shlex
-import stat
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from .errors import IdentityError, InputError, KeyFormatError
-from .fsio import fsync_dir
+from .fsio import fsync_dir, read_private_file
 from .keys import Identity, parse_identity
 
 __all__ = [
@@ -67,41 +66,7 @@ def _decode(data: bytes, source: str) -> str:
 def read_identity_file(path: str | os.PathLike[str]) -> list[Identity]:
     """Read an identity file, refusing one that group or others may read (as ssh does)."""
     name = os.fspath(path)
-    try:
-        # O_NONBLOCK: opening a FIFO must not hang; it is then refused as not a regular file.
-        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise InputError("identity file not found", file=name) from None
-    except OSError as err:
-        raise InputError(f"cannot read identity file: {err.strerror}", file=name) from None
-    try:
-        # fstat the open file, not the path, so the checked file is the file we read.
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise InputError("identity file is not a regular file", file=name)
-        mode = stat.S_IMODE(st.st_mode)
-        if mode & 0o077:
-            raise IdentityError(
-                f"identity file {name} is readable by group or others (mode {mode:04o}); "
-                f"run: chmod 600 {shlex.quote(name)}"
-            )
-        if st.st_size > MAX_IDENTITY_FILE_SIZE:
-            raise InputError("identity file is larger than 1 MiB", file=name)
-        chunks: list[bytes] = []
-        size = 0
-        while size <= MAX_IDENTITY_FILE_SIZE:
-            chunk = os.read(fd, MAX_IDENTITY_FILE_SIZE + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        data = b"".join(chunks)
-    except OSError as err:
-        raise InputError(f"cannot read identity file: {err.strerror}", file=name) from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_IDENTITY_FILE_SIZE:
-        raise InputError("identity file is larger than 1 MiB", file=name)
+    data = read_private_file(name, what="identity file", limit=MAX_IDENTITY_FILE_SIZE)
     return parse_identity_bytes(data, name)
 
 
@@ -136,16 +101,7 @@ def passphrase(source: str, environ: Mapping[str, str] | None = None) -> bytes:
     env = os.environ if environ is None else environ
     path = env.get("SEALER_PASSPHRASE_FILE")
     if path:
-        try:
-            st = os.stat(path)
-            if stat.S_IMODE(st.st_mode) & 0o077:
-                raise IdentityError(
-                    f"passphrase file {path} is readable by group or others; run: chmod 600 {shlex.quote(path)}"
-                )
-            with open(path, "rb") as f:
-                data = f.read(4096)
-        except OSError as err:
-            raise InputError(f"cannot read passphrase file: {err.strerror}", file=path) from None
+        data = read_private_file(path, what="passphrase file", limit=4096)
         return data.splitlines()[0] if data.strip() else b""
     try:
         tty = open("/dev/tty", "r+")  # noqa: SIM115 - closed below

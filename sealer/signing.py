@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _bech32
 from .errors import InputError, KeyFormatError, UnsealError, UsageError
+from .fsio import read_private_file
 
 if TYPE_CHECKING:
     from .config import Policy
@@ -124,26 +124,7 @@ def read_signer_file(path: str | os.PathLike[str]) -> SignerKey:
     """Read a signer key file (`#` comment lines, one key line), refusing one that group or others
     may read, as identity files are refused."""
     name = os.fspath(path)
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise InputError("signer key file not found", file=name) from None
-    except OSError as e:
-        raise InputError(f"cannot read signer key file: {e.strerror}", file=name) from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise InputError("signer key file is not a regular file", file=name)
-        mode = stat.S_IMODE(st.st_mode)
-        if mode & 0o077:
-            raise UsageError(
-                f"signer key file is readable by group or others (mode {mode:04o})", file=name, hint="chmod 600 it"
-            )
-        data = os.read(fd, MAX_KEY_FILE + 1)
-    finally:
-        os.close(fd)
-    if len(data) > MAX_KEY_FILE:
-        raise InputError("signer key file is too large", file=name)
+    data = read_private_file(name, what="signer key file", limit=MAX_KEY_FILE, unsafe=UsageError)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
