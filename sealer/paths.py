@@ -11,6 +11,7 @@ back into a command. Grammar (docs/format.md):
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -66,6 +67,7 @@ def parse_path(text: str) -> Path:
     return tuple(segs)
 
 
+@functools.lru_cache(maxsize=4096)
 def encode_path(path: Path) -> bytes:
     """Unambiguous bytes for the sealing context: each key or index tagged and length-prefixed."""
     out = bytearray()
