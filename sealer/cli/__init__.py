@@ -14,18 +14,48 @@ import click
 
 from ..errors import SealerError
 from ._common import CONTEXT
-from .audit import audit
-from .controller import controller
-from .guard import check, hook, scan, signers
-from .interop import export, import_
-from .keys import keys
-from .repo import init
-from .rotation import reseal, status
-from .seal import seal, set_
-from .unseal import exec_, unseal
+
+# name -> "module:attribute" under sealer.cli. A command's module is imported only when that command
+# runs (or --help lists it), so `sealer unseal` does not pay for the controller, scan or interop code.
+COMMANDS = {
+    "init": "repo:init",
+    "keys": "keys:keys",
+    "seal": "seal:seal",
+    "set": "seal:set_",
+    "unseal": "unseal:unseal",
+    "exec": "unseal:exec_",
+    "reseal": "rotation:reseal",
+    "status": "rotation:status",
+    "import": "interop:import_",
+    "export": "interop:export",
+    "check": "guard:check",
+    "scan": "guard:scan",
+    "hook": "guard:hook",
+    "signers": "guard:signers",
+    "controller": "controller:controller",
+    "audit": "audit:audit",
+}
 
 
-@click.group(context_settings=CONTEXT)
+class LazyGroup(click.Group):
+    """click's documented lazy-loading group: subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        import importlib
+
+        module, attr = target.split(":")
+        command = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT)
 @click.version_option(package_name="sealer", message="sealer %(version)s")
 @click.option(
     "--actor", envvar="SEALER_ACTOR", metavar="NAME", help="Who to name in the audit log (default: user@host)."
@@ -40,25 +70,6 @@ def cli(actor: str | None) -> None:
         os.environ["SEALER_ACTOR"] = actor  # read by the audit log
 
 
-for command in (
-    init,
-    keys,
-    seal,
-    set_,
-    unseal,
-    exec_,
-    reseal,
-    status,
-    import_,
-    export,
-    check,
-    scan,
-    hook,
-    signers,
-    controller,
-    audit,
-):
-    cli.add_command(command)
 
 
 def run(argv: list[str] | None = None) -> int:
