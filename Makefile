@@ -54,3 +54,17 @@ bench: tools
 
 clean:
 	rm -rf $(VENV) $(BENCH) .pytest_cache .mypy_cache .ruff_cache
+
+# Long fuzzing, outside `make test` and CI: the atheris harnesses of fuzz/ (installed here, not in the
+# test extras; skipped with a note when atheris does not build) and the `long` hypothesis profile of
+# tests/test_fuzz.py. FUZZ_TIME: seconds per atheris harness.
+FUZZ_TIME ?= 120
+.PHONY: fuzz
+fuzz: $(VENV)/.installed-test
+	@$(PIP) install atheris >/dev/null 2>&1 || echo "note: atheris does not build here; running the hypothesis profile only"
+	@if $(BIN)/python -c "import atheris" 2>/dev/null; then \
+	  set -e; mkdir -p build/fuzz/token build/fuzz/document; \
+	  cd fuzz && ../$(BIN)/python fuzz_token.py -max_total_time=$(FUZZ_TIME) -print_final_stats=1 ../build/fuzz/token && \
+	  ../$(BIN)/python fuzz_document.py -max_total_time=$(FUZZ_TIME) -max_len=2048 -len_control=0 -print_final_stats=1 ../build/fuzz/document; \
+	fi
+	HYPOTHESIS_PROFILE=long $(BIN)/pytest -q -s tests/test_fuzz.py

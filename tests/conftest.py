@@ -27,3 +27,16 @@ def require_tool(name: str) -> str:
 def require_tool_fixture() -> Callable[[str], str]:
     """`require_tool(name)` as a fixture, for tests that prefer not to import from conftest."""
     return require_tool
+
+
+# --- hypothesis profiles ---------------------------------------------------------------------------
+# `ci`: bounded, loaded when CI=true (the whole suite stays fast). `long`: what `make fuzz` runs
+# (HYPOTHESIS_PROFILE=long). Tests that set their own max_examples keep it; the fuzz tests
+# (tests/test_fuzz.py) take theirs from the profile. HYPOTHESIS_PROFILE wins over CI.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+_QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
+settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=_QUIET, print_blob=True)
+settings.register_profile("dev", max_examples=100, deadline=None, suppress_health_check=_QUIET)
+settings.register_profile("long", max_examples=5000, deadline=None, suppress_health_check=_QUIET, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "true" else "dev"))
