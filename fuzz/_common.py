@@ -39,27 +39,6 @@ SEALED = seal_text(PLAIN, SRC, env="prod", recipients=[KEY.recipient], now=1_764
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})")
 
 
-def known_bug(text: str) -> bool:
-    """Surrogate or out-of-range escapes: the bugs pinned by the xfail tests of tests/test_fuzz.py.
-    Skipped so the harness can look for new ones; drop this once they are fixed."""
-    for m in _ESCAPE.finditer(text):
-        code = int(m.group(1) or m.group(2), 16)
-        if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
-            return True
-    return False
-
-
-def token_not_verbatim(text: str) -> bool:
-    """A token scalar not written verbatim (an escape, a folded line break in quotes): the bug pinned
-    by test_locate_of_a_token_not_written_verbatim. Skipped likewise."""
-    from sealer.document import load
-    from sealer.errors import SealerError
-
-    try:
-        sf = load(text, SRC)
-    except (SealerError, ValueError, OverflowError, UnicodeError):
-        return False
-    return any(leaf.sealed and text.find(leaf.text, leaf.node.start_mark.index) < 0 for _d, leaf in sf.all_leaves())
 
 
 def check_message(err: Exception) -> None:

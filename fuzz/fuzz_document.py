@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 import atheris
-from _common import IDS, SEALED, SRC, check_message, known_bug, token_not_verbatim
+from _common import IDS, SEALED, SRC, check_message
 
 from sealer import tokens
 from sealer.document import load
@@ -35,8 +35,6 @@ def one_input(data: bytes) -> None:
         at = fdp.ConsumeIntInRange(0, len(SEALED))
         cut = fdp.ConsumeIntInRange(0, 16)
         text = SEALED[:at] + fdp.ConsumeUnicodeNoSurrogates(fdp.remaining_bytes()) + SEALED[at + cut :]
-    if known_bug(text) or token_not_verbatim(text):
-        return
     try:
         sf = load(text, SRC)
     except SealerError as e:

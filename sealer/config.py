@@ -177,10 +177,21 @@ class Config:
 
     def relpath(self, path: Path, *, env: str | None = None) -> str | None:
         """Repo-relative POSIX path, for the path rules. A file outside the repository has none: that
-        is allowed only when the environment is named explicitly."""
+        is allowed only when the environment is named explicitly. A path that *looks* inside the
+        repository but leads outside it (a symlink, `..`) is refused: writes must not escape."""
+        root = self.root.resolve()
         try:
-            return path.resolve().relative_to(self.root.resolve()).as_posix()
+            return path.resolve().relative_to(root).as_posix()
         except ValueError:
+            import os
+
+            lexical = Path(os.path.normpath(os.path.abspath(path)))
+            if lexical.is_relative_to(root) or lexical.is_relative_to(self.root.absolute()):
+                raise UsageError(
+                    "leads outside the sealer repository through a symbolic link",
+                    file=str(path),
+                    hint="sealer does not follow links out of the repository; use the real path",
+                ) from None
             if env is not None:
                 return None
             raise UsageError(

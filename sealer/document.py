@@ -175,6 +175,8 @@ def load(text: str, source: str, selector: Selector | None = None) -> SealedFile
         ) from None
     except RecursionError:
         raise InputError("YAML nested too deeply", file=source) from None
+    except (ValueError, OverflowError):  # e.g. a \U escape beyond U+10FFFF, which ruamel does not catch
+        raise InputError("malformed YAML: an escape sequence names no Unicode character", file=source) from None
     docs = []
     for i, root in enumerate(nodes):
         if root is None or (root.id == "scalar" and root.tag == _NULL):
@@ -196,6 +198,7 @@ def _document(index: int, root: Any, source: str, selector: Selector | None) -> 
             file=source,
             hint="write the top level in block style",
         )
+    _check_keys(root, (), source)
     kind = _scalar_str(_root_get(root, "kind"))
     md = _root_get(root, "metadata")
     namespace = name = ""
@@ -250,15 +253,37 @@ def _walk(
         seen.add(id(node))
         flow = bool(node.flow_style)
         if node.id == "mapping":
+            _check_keys(node, path, source)
             for k, v in node.value:
-                if k.id != "scalar":
-                    raise InputError(f"{format_path(path)}: complex mapping keys are not supported", file=source)
                 yield from _walk(v, (*path, str(k.value)), flow, shared, source, budget, seen)
         else:
             for i, v in enumerate(node.value):
                 yield from _walk(v, (*path, i), flow, shared, source, budget, seen)
     elif node.tag != _NULL:
         yield path, node, in_flow, shared
+
+
+def _check_keys(node: Any, path: Path, source: str) -> None:
+    """YAML requires unique keys; a duplicate would seal two values under one context and deploy
+    whichever a reader keeps. Keys must also be text we can bind (no lone surrogates)."""
+    seen: set[str] = set()
+    for k, _v in node.value:
+        if k.id != "scalar":
+            raise InputError(f"{format_path(path) or 'top level'}: complex mapping keys are not supported", file=source)
+        key = str(k.value)
+        _check_text(key, (*path, key), source)
+        if key in seen:
+            raise InputError(f"{format_path((*path, key))}: duplicate key", file=source, hint="keep one of them")
+        seen.add(key)
+
+
+def _check_text(text: str, path: Path, source: str) -> None:
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        raise InputError(
+            f"{format_path(path)}: a lone UTF-16 surrogate escape (\\uD800-\\uDFFF) is not text",
+            file=source,
+            hint="write the character itself, or one \\U escape",
+        )
 
 
 def _check_selected(node: Any, path: Path, shared: bool, source: str) -> None:
@@ -271,6 +296,7 @@ def _check_selected(node: Any, path: Path, shared: bool, source: str) -> None:
     tag = str(node.tag)
     if tag not in TYPE_OF_TAG:
         raise InputError(f"{format_path(path)}: custom tag {tag} is not supported", file=source)
+    _check_text(str(node.value), path, source)
 
 
 def _meta(index: int, root: Any, source: str) -> tuple[Meta | None, tuple[int, int] | None]:

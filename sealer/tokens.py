@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from . import envelope
 from .document import SealedFile, load
 from .envelope import Context
-from .paths import Path, Segment
+from .errors import TokenError
+from .paths import Path, Segment, format_path
 
 TOKEN_RE = re.compile(r"ENC\[sealer\.[^\]\s]*\]")
 _KEY = re.compile(
@@ -58,8 +59,13 @@ def from_document(sf: SealedFile, source: str) -> list[Located]:
     for doc, leaf in sf.all_leaves():
         if not leaf.sealed or doc.meta is None:
             continue
-        start = leaf.node.start_mark.index
-        start = sf.text.index(leaf.text, start)
+        start = sf.text.find(leaf.text, leaf.node.start_mark.index, leaf.node.end_mark.index)
+        if start < 0:
+            raise TokenError(
+                f"{format_path(leaf.path)}: the token is not written as sealer writes it (escaped or folded)",
+                file=source,
+                hint="restore the file from git, or set the value again",
+            )
         ctx = doc.context(doc.meta.env, doc.meta.scope, leaf.path)
         out.append(Located(start, start + len(leaf.text), leaf.text, ctx))
     return out

@@ -122,6 +122,15 @@ def unseal_file(
             raise InputError(
                 f"{format_path(leaf.path)} holds a value of the wrong type for its section", file=sf.source
             )
+        if tok.vtype != "b":
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UnsealError(
+                    f"value at {format_path(leaf.path)} opened, but is not UTF-8 text as its type says",
+                    file=sf.source,
+                    hint="it was sealed by another tool or altered before sealing; set it again",
+                ) from None
         rendered = render_scalar(tok.vtype, data, section=leaf.section)
         edits.append(replace_scalar(sf.text, leaf.node, rendered, in_flow=leaf.in_flow, quote_ok=False))
         opened[id(leaf.node)] = (tok.vtype, data, leaf.section)

@@ -12,9 +12,8 @@ token must fail to open, and each failure must be a `SealerError` whose message 
 The number of examples comes from the hypothesis profile (tests/conftest.py: `dev` 100 per test,
 `ci` 200, `long` 5000 under `make fuzz`). Run with `-s` to see the count of examples executed.
 
-Bugs the fuzzer found are pinned by strict xfail tests at the end; inputs of those bugs are skipped
-by the properties (`known_bug`, `token_not_verbatim`) so they keep looking for new ones: drop the
-filters when the bugs are fixed.
+The bugs this fuzzer found (surrogate and out-of-range escapes, tokens not written verbatim,
+non-UTF-8 plaintext in a text-typed token) are fixed; their cases stay as regression tests at the end.
 """
 
 from __future__ import annotations
@@ -383,29 +382,10 @@ def plaintext_docs(text: str) -> list[Any] | None:
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})")
 
 
-def known_bug(text: str) -> bool:
-    """Inputs of the bugs pinned by the xfail tests at the end (surrogate and out-of-range escapes):
-    skipped here until they are fixed; drop this filter then."""
-    for m in _ESCAPE.finditer(text):
-        code = int(m.group(1) or m.group(2), 16)
-        if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
-            return True
-    return False
-
-
-def token_not_verbatim(text: str) -> bool:
-    """A token scalar whose value is not its source text (an escape or a folded line break inside
-    quotes): the bug pinned by test_locate_of_a_token_not_written_verbatim. Skipped until fixed."""
-    try:
-        sf = load(text, SRC)
-    except SealerError:
-        return False
-    return any(leaf.sealed and text.find(leaf.text, leaf.node.start_mark.index) < 0 for _d, leaf in sf.all_leaves())
 
 
 def exercise_sealed(text: str, cfg: Any = None) -> None:
     """A sealed (maybe mutated) file through every reader; only clean SealerErrors allowed."""
-    assume(not known_bug(text) and not token_not_verbatim(text))
     sf = attempt(lambda: load(text, SRC))
     if sf is not None:
         attempt(lambda: unseal_file(sf, identity_for, env=ENV))
@@ -601,7 +581,6 @@ def test_reseal_after_rotation(text: str, data: st.DataObject, mutate: bool, rep
     assume(result is not None and "ENC[" in result[0])
     COUNTS["reseal"] += 1
     sealed = data.draw(mutated(result[0])) if mutate else result[0]
-    assume(not known_bug(sealed) and not token_not_verbatim(sealed))
     path = repo["root"] / SRC
     path.write_text(sealed, encoding="utf-8", newline="")
     plan = attempt(lambda: rotation.make_plan(cfg, [path]))
@@ -638,7 +617,6 @@ def test_cli_on_fuzzed_files(text: str, data: st.DataObject, kind: str, cli_repo
             raw = result[0].encode()
             if kind == "mutated":
                 raw = data.draw(mutated(result[0])).encode()
-                assume(not known_bug(raw.decode()))
             elif kind == "bytes":
                 i = data.draw(st.integers(0, max(len(raw) - 1, 0)))
                 raw = raw[:i] + data.draw(st.sampled_from([b"\xff", b"\xc3", b"\x00", b"\xed\xa0\x80"])) + raw[i + 1 :]
@@ -686,11 +664,6 @@ SURROGATES = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a \\uD800-\\uDFFF escape in a value or key raises UnicodeEncodeError (document.plaintext_of, "
-    "paths.encode_path) instead of an InputError; the CLI says 'internal error (UnicodeEncodeError)'",
-)
 @pytest.mark.parametrize("text", SURROGATES)
 def test_surrogate_escapes_fail_cleanly(text: str) -> None:
     result = attempt(lambda: seal_text(text, SRC, env=ENV, recipients=RECIPIENTS, now=NOW))
@@ -705,11 +678,6 @@ OUT_OF_RANGE = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a \\U escape beyond U+10FFFF makes ruamel raise ValueError/OverflowError, which "
-    "document.load does not catch (it catches YAMLError and RecursionError): 'internal error (OverflowError)'",
-)
 @pytest.mark.parametrize("text", OUT_OF_RANGE)
 def test_out_of_range_escapes_fail_cleanly(text: str) -> None:
     for run in (lambda: load(text, SRC), lambda: tokens.locate(text + "x: ENC[sealer.v1,\n", SRC)):
@@ -722,12 +690,6 @@ DUPLICATE = (
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: duplicate mapping keys are accepted (YAML 1.2 requires unique keys; ruamel's safe loader "
-    "refuses them): both values are sealed with the same context, `set` replaces the first while "
-    "unseal's structured output (json, k8s, dotenv) keeps the last, so the set value is never deployed",
-)
 def test_duplicate_keys_are_refused() -> None:
     with pytest.raises(SealerError) as e:
         seal_text(DUPLICATE, SRC, env=ENV, recipients=RECIPIENTS, now=NOW)
@@ -743,12 +705,6 @@ NOT_VERBATIM = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: tokens.from_document finds a token by sf.text.index(leaf.text, start), which raises "
-    "ValueError when the token's scalar is not written verbatim (an escape, a folded line break in "
-    "quotes); `sealer status` and `reseal` then say 'internal error (ValueError)'",
-)
 @pytest.mark.parametrize("text", NOT_VERBATIM)
 def test_locate_of_a_token_not_written_verbatim(text: str) -> None:
     attempt(lambda: tokens.locate(text, SRC, fast=False))

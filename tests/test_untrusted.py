@@ -217,12 +217,6 @@ def test_reading_commands_do_not_follow_symlinked_directories(repo: Repo, outsid
     assert (outside / "s.yaml").read_text() == SECRET
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with --env, seal/set follow a symlinked directory under deploy/prod and write the file "
-    "outside the repository (Config.relpath resolves symlinks, so the escape is taken for a file "
-    "given outside the repo on purpose; atomic_write then writes into the symlink's target directory)",
-)
 @pytest.mark.parametrize("command", ["seal", "set"])
 def test_writes_never_land_outside_the_repository_through_a_symlink(repo: Repo, outside: Path, command: str) -> None:
     args = ["seal", "deploy/prod/sub/s.yaml", "--env", "prod"]
