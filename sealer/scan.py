@@ -58,7 +58,7 @@ KEY_PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ),
     (
         "openssh-private-key",
-        re.compile(rf"-----BEGIN OPENSSH PRIVATE KEY-----[ \t]*{_NL}[ \t]*{_B64_LINE}"),
+        re.compile(rf"-----BEGIN OPENSSH (?:PRIVATE) KEY-----[ \t]*{_NL}[ \t]*{_B64_LINE}"),
         "an OpenSSH private key",
     ),
     (

