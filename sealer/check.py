@@ -130,7 +130,9 @@ def env_yaml_files(
     if under is not None:
         u = under.resolve()
         starts = {
-            u if _inside(u, s.resolve()) else s for s in starts if _inside(u, s.resolve()) or _inside(s.resolve(), u)
+            u if u.is_relative_to(s.resolve()) else s
+            for s in starts
+            if u.is_relative_to(s.resolve()) or s.resolve().is_relative_to(u)
         }
     seen: set[Path] = set()
     for start in sorted(starts):
@@ -144,14 +146,6 @@ def env_yaml_files(
             owner = cfg.env_for(rel)
             if owner is not None and owner.name in wanted:
                 yield owner.name, rel, f
-
-
-def _inside(path: Path, parent: Path) -> bool:
-    try:
-        path.relative_to(parent)
-    except ValueError:
-        return False
-    return True
 
 
 # --- one file --------------------------------------------------------------------------------------

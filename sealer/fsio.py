@@ -152,3 +152,14 @@ def read_private_file(
         size_text = f"{limit // (1 << 20)} MiB" if limit >= 1 << 20 else f"{limit} bytes"
         raise InputError(f"{what} is larger than {size_text}", file=name)
     return b"".join(chunks)
+
+
+def refuse_inside(path: Path, root: Path | None, *, force: bool) -> None:
+    """Private keys are written outside the repository: a committed key is a leaked key."""
+    from .errors import UsageError
+
+    if root is not None and not force and path.resolve().is_relative_to(root.resolve()):
+        raise UsageError(
+            f"refusing to write a private key inside the repository ({path})",
+            hint="choose --out outside it, or pass --force if you really mean it",
+        )

@@ -18,7 +18,7 @@ from typing import Any
 
 from .config import KEYS_DIR, load_yaml_mapping
 from .errors import ConfigError, KeyFormatError, UsageError
-from .fsio import atomic_write
+from .fsio import atomic_write, refuse_inside
 from .keys import Recipient, kid_of, parse_recipient
 
 STATES = ("active", "retiring", "retired")
@@ -257,11 +257,7 @@ def _new_identity_file(root: Path, env: str, out: Path | None, force: bool, kind
     if out is None:
         out = user_config_dir() / "identities" / f"{env}-{identity.kid}.txt"
     out = out.absolute()
-    if _inside(out, root) and not force:
-        raise UsageError(
-            f"refusing to write a private key inside the repository ({out})",
-            hint="choose --out outside it, or pass --force if you really mean it",
-        )
+    refuse_inside(out, root, force=force)
     out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_identity_file(out, identity, comment_lines=[f"sealer environment: {env}"])
     return identity, out
@@ -350,11 +346,3 @@ def revoke_before(root: Path, env: str, when: dt.datetime) -> Registry:
     reg.not_before = when
     reg.save()
     return reg
-
-
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.resolve().relative_to(root.resolve())
-    except ValueError:
-        return False
-    return True

@@ -89,7 +89,9 @@ def make_plan(cfg: Config, paths: Sequence[Path] = (), env: str | None = None) -
     if paths:
         candidates = []
         for p in paths:
-            files = [p] if p.is_file() else [f for _e, f in env_files(cfg, envs) if _under(f, p)]
+            files = (
+                [p] if p.is_file() else [f for _e, f in env_files(cfg, envs) if f.resolve().is_relative_to(p.resolve())]
+            )
             for f in files:
                 rel = cfg.relpath(f)
                 owner = cfg.env_for(rel) if rel else None
@@ -112,14 +114,6 @@ def make_plan(cfg: Config, paths: Sequence[Path] = (), env: str | None = None) -
 
 
 _KIDS = re.compile(r"ENC\[sealer\.v[0-9]+,([0-9a-f+]+),")  # the kid list, readable without decoding
-
-
-def _under(f: Path, d: Path) -> bool:
-    try:
-        f.resolve().relative_to(d.resolve())
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass

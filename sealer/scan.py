@@ -316,13 +316,6 @@ def _keys_in_chunks(head: bytes, f: IO[bytes], name: str) -> list[Finding]:
     return out
 
 
-def _inside(path: Path, parent: Path) -> bool:
-    try:
-        path.relative_to(parent)
-    except ValueError:
-        return False
-    return True
-
 
 # --- what to scan ----------------------------------------------------------------------------------
 

@@ -146,9 +146,9 @@ def signers() -> None:
 def generate(name: str, out: Path | None, force: bool, envs: tuple[str, ...], output: str) -> None:
     """Make a signer key for NAME: public key to stdout, private key to a 0600 file."""
     from ..config import find_root
-    from ..errors import UsageError
+    from ..fsio import refuse_inside
     from ..identities import user_config_dir
-    from ..registry import _inside, add_signer
+    from ..registry import add_signer
     from ..signing import SignerKey, check_name, write_signer_file
 
     check_name(name)
@@ -159,11 +159,7 @@ def generate(name: str, out: Path | None, force: bool, envs: tuple[str, ...], ou
         cfg.registry(env)  # validates the environment name before anything is written
     key = SignerKey.generate()
     path = (out or user_config_dir() / "signers" / f"{name}-{key.kid}.txt").absolute()
-    if root is not None and _inside(path, root) and not force:
-        raise UsageError(
-            f"refusing to write a private key inside the repository ({path})",
-            hint="choose --out outside it, or pass --force if you really mean it",
-        )
+    refuse_inside(path, root, force=force)
     write_signer_file(path, key, name)
     for env in envs:
         assert cfg is not None
