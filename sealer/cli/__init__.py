@@ -70,8 +70,6 @@ def cli(actor: str | None) -> None:
         os.environ["SEALER_ACTOR"] = actor  # read by the audit log
 
 
-
-
 def run(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code. One-line errors, never a traceback (unless SEALER_DEBUG=1)."""
     try:

@@ -70,6 +70,17 @@ def audit_many(events: list[Any]) -> None:
         note(warning)
 
 
+def write_output(text: str, out: Path | None, *, mode: int | None = None) -> None:
+    """A command's result: to stdout, or atomically to `-o OUT` (`-` is stdout too)."""
+    if out is None or str(out) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from ..fsio import atomic_write
+
+    atomic_write(out, text.encode(), mode=mode)
+
+
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 

@@ -7,13 +7,12 @@ seal/unseal. Plaintext exists only in memory between the two halves; output goes
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ._common import CONTEXT, F, identity_option, repo_config
+from ._common import CONTEXT, F, identity_option, repo_config, write_output
 
 
 @click.group(name="import", context_settings=CONTEXT)
@@ -33,16 +32,6 @@ def _out_option(f: F) -> F:
         type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
         help="Write here (atomically) instead of stdout.",
     )(f)
-
-
-def _emit(text: str, out: Path | None, *, mode: int | None = None) -> None:
-    if out is None or str(out) == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    from ..fsio import atomic_write
-
-    atomic_write(out, text.encode(), mode=mode)
 
 
 def _seal_for_repo(plain: str, source: str, out: Path | None, env: str | None, scope: str | None) -> str:
@@ -88,7 +77,7 @@ def import_sealedsecret(
         raise UsageError(
             "the SealedSecrets in this file use different scopes", file=str(file), hint="import them one file each"
         )
-    _emit(_seal_for_repo("".join(parts), str(file), out, env, scopes.pop() if scopes else None), out)
+    write_output(_seal_for_repo("".join(parts), str(file), out, env, scopes.pop() if scopes else None), out)
 
 
 @export.command(name="sealedsecret", context_settings=CONTEXT)
@@ -137,7 +126,7 @@ def export_sealedsecret(
         if chosen is not None and chosen not in ss.SCOPES:
             raise UsageError(f"scope {chosen!r} has no Sealed Secrets equivalent", file=str(file))
         parts.append(ss.to_yaml(ss.seal_with_key(ud.content, key, chosen, namespace=namespace, source=str(file))))
-    _emit("".join(parts), out)
+    write_output("".join(parts), out)
 
 
 @import_.command(name="sops", context_settings=CONTEXT)
@@ -167,7 +156,7 @@ def import_sops(
     if not ids:
         ids = list(find_identities(()).identities())
     doc = sops.read_file(file, ids, fmt=input_type)
-    _emit(_seal_for_repo(doc.to_yaml(), str(file), out, env, None), out)
+    write_output(_seal_for_repo(doc.to_yaml(), str(file), out, env, None), out)
 
 
 @export.command(name="sops", context_settings=CONTEXT)
@@ -208,4 +197,4 @@ def export_sops(
         else sops.suggested_rule([d.content for d in unsealed.docs])
     )
     options: dict[str, Any] = {"fmt": fmt, "source": str(file), **rule}
-    _emit(sops.write_text(unsealed.text, names, **options).decode(), out)
+    write_output(sops.write_text(unsealed.text, names, **options).decode(), out)

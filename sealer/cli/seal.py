@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ._common import CONTEXT, F, audit, emit_json, env_option, is_tty, note, output_option, repo_config
+from ._common import CONTEXT, F, audit, emit_json, env_option, is_tty, note, output_option, repo_config, write_output
 
 
 def sign_options(f: F) -> F:
@@ -84,7 +84,7 @@ def seal(
         signing = signing_for(cfg, t.env, key, drop=drop_signature)
         text = _stdin_text()
         new, report = seal_text(text, "<stdin>", env=t.env, recipients=t.recipients, scope=scope, signing=signing)
-        _write_out(out, new)
+        write_output(new, out)
         reports.append(report)
         audit("seal", env=report.env, file="<stdin>", kids=kids_in(new))
     else:
@@ -101,7 +101,7 @@ def seal(
                 drop_signature=drop_signature,
             )
             if to_stdout:
-                _write_out(out, new)
+                write_output(new, out)
             reports.append(report)
             if report.changed:
                 audit("seal", env=report.env, file=str(f), kids=kids_in(new))
@@ -210,16 +210,6 @@ def _stdin_text() -> str:
     from ..fsio import decode_text
 
     return decode_text(sys.stdin.buffer.read(), "<stdin>")
-
-
-def _write_out(out: Path | None, text: str) -> None:
-    from ..fsio import atomic_write
-
-    if out is None or str(out) == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    else:
-        atomic_write(out, text.encode())
 
 
 def _progress(items: tuple[Path, ...], label: str) -> Iterator[Path]:

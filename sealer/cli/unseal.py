@@ -12,7 +12,7 @@ import click
 if TYPE_CHECKING:
     from ..unseal import Unsealed
 
-from ._common import CONTEXT, audit_many, identity_option, note, only_env_option
+from ._common import CONTEXT, audit_many, identity_option, note, only_env_option, write_output
 
 
 @click.command(context_settings=CONTEXT)
@@ -48,13 +48,7 @@ def unseal(paths: tuple[Path, ...], fmt: str, out: Path | None, env: str | None,
     text, notes = render(files, fmt)
     for n in skipped + notes:
         note(n)
-    if out is None or str(out) == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    else:
-        from ..fsio import atomic_write
-
-        atomic_write(out, text.encode(), mode=0o600)
+    write_output(text, out, mode=0o600)  # plaintext: never readable by others
 
 
 class _ExecCommand(click.Command):
