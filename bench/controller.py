@@ -57,10 +57,10 @@ def _secret(name: str, values: int) -> str:
 def build_repo(root: Path, files: int, values: int) -> tuple[Path, Path]:
     """A sealer repository with `files` sealed Secrets of `values` values each, committed; and the
     environment's identity file (outside the repository)."""
-    from sealer.config import load_config
-    from sealer.registry import generate_key
-    from sealer.repo import init_repo
-    from sealer.seal import seal_text, target
+    from sealer._config import load_config
+    from sealer._registry import generate_key
+    from sealer._repo_init import init_repo
+    from sealer._seal import seal_text, target
 
     repo = root / "repo"
     init_repo(repo, [ENV])
@@ -82,8 +82,8 @@ def build_repo(root: Path, files: int, values: int) -> tuple[Path, Path]:
 
 def _change_one(repo: Path, n: int, values: int) -> None:
     """A new commit that re-seals one file with new values: the next sync renders everything."""
-    from sealer.config import load_config
-    from sealer.seal import seal_text, target
+    from sealer._config import load_config
+    from sealer._seal import seal_text, target
 
     rel = f"deploy/{ENV}/s0000.yaml"
     t = target(load_config(repo), rel, None)
@@ -99,9 +99,9 @@ def _cpu() -> float:
 
 
 def run(root: Path, *, files: int = 1000, values: int = 10, repeat: int = 5) -> list[dict[str, Any]]:
-    from sealer.controller.log import EventLog
-    from sealer.controller.sync import Controller, Settings
-    from sealer.controller.targets import DirTarget
+    from sealer._controller.log import EventLog
+    from sealer._controller.sync import Controller, Settings
+    from sealer._controller.targets import DirTarget
 
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

@@ -103,9 +103,7 @@ def bench_reseal(ws: Workspace) -> list[Row]:
             f'printf %s "{v}" | age -r {old_recipient} -o {agedir}/v{i:05d}.age' for i, v in enumerate(plain)
         )
         subprocess.run(["xargs", "-P", "2", "-I", "{}", "sh", "-c", "{}"], input=prep, text=True, check=True)
-        loop = (
-            f'for f in {agedir}/v*.age; do age -d -i {old_key} "$f" | age -r {new_recipient} -o "$f.new"; done'
-        )
+        loop = f'for f in {agedir}/v*.age; do age -d -i {old_key} "$f" | age -r {new_recipient} -o "$f.new"; done'
         t = time.perf_counter()
         subprocess.run(["bash", "-c", loop], check=True)
         age_s = time.perf_counter() - t

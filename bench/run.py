@@ -68,16 +68,11 @@ def main(argv: list[str] | None = None) -> int:
 
     print(table(rows))
     missed = [r.name for r in rows if r.ok is False]
-    print(
-        f"\n{len(rows)} figures in {meta['total_seconds']} s; goals missed: {len(missed)}; "
-        f"details in {args.json}"
-    )
+    print(f"\n{len(rows)} figures in {meta['total_seconds']} s; goals missed: {len(missed)}; details in {args.json}")
     args.json.write_text(
         json.dumps({"meta": meta, "results": [asdict(r) for r in rows]}, indent=2, ensure_ascii=False) + "\n"
     )
     return 1 if args.strict and missed else 0
-
-
 
 
 if __name__ == "__main__":

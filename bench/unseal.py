@@ -71,8 +71,7 @@ def bench_cold_unseal(ws: Workspace) -> list[Row]:
     samples = ws.compare(sides)
     med = {k: statistics.median(v) for k, v in samples.items()}
     spread = {
-        k: {"min_ms": ms(min(v)), "max_ms": ms(max(v)), "samples_ms": [ms(x) for x in v]}
-        for k, v in samples.items()
+        k: {"min_ms": ms(min(v)), "max_ms": ms(max(v)), "samples_ms": [ms(x) for x in v]} for k, v in samples.items()
     }
     age_ms = ms(med["age"]) if "age" in med else None
     ratio = round(med["sealer"] / med["age"], 2) if "age" in med else None
@@ -105,22 +104,22 @@ def bench_cold_unseal(ws: Workspace) -> list[Row]:
 
 @benchmark
 def bench_import_cost(ws: Workspace) -> list[Row]:
-    """`-X importtime`: what `import sealer.cli` costs, and what `sealer unseal` imports."""
+    """`-X importtime`: what `import sealer._cli` costs, and what `sealer unseal` imports."""
     base = ws.importtime("-c", "pass")
-    cli = ws.importtime("-c", "import sealer.cli")
+    cli = ws.importtime("-c", "import sealer._cli")
     unseal = ws.importtime(*ws.unseal_cmd(ws.twenty[0]))
     git_mods = sorted(m for m in unseal.modules if m.split(".")[0] in GIT_MODULES)
     sealer_mods = sorted(m for m in unseal.modules if m.split(".")[0] == "sealer")
     return [
         Row(
-            name="import sealer.cli: all imports (importtime)",
+            name="import sealer._cli: all imports (importtime)",
             value=round(cli.total_us / 1000, 2),
             unit="ms",
             peer=round(base.total_us / 1000, 2),
             peer_label="python -c pass",
             ratio=round(cli.total_us / base.total_us, 2) if base.total_us else None,
             extra={
-                "sealer.cli_cumulative_ms": (cli.cumulative("sealer.cli") or 0) / 1000,
+                "sealer.cli_cumulative_ms": (cli.cumulative("sealer._cli") or 0) / 1000,
                 "baseline_top_cumulative": base.top_cumulative(),
                 "top_self": cli.top_self(),
                 "top_cumulative": cli.top_cumulative(),
@@ -157,11 +156,11 @@ _PHASES = """
 import json, sys, time
 from pathlib import Path
 t = [time.perf_counter()]
-import sealer.cli
+import sealer._cli
 t.append(time.perf_counter())
-from sealer.identities import find_identities
-from sealer.render import render
-from sealer.unseal import unseal_paths
+from sealer._identities import find_identities
+from sealer._render import render
+from sealer._unseal import unseal_paths
 t.append(time.perf_counter())
 ids = find_identities((sys.argv[2],))
 ids.kids()
@@ -175,7 +174,7 @@ t.append(time.perf_counter())
 print(json.dumps([b - a for a, b in zip(t, t[1:])]))
 """
 _PHASE_NAMES = (
-    "import sealer.cli (click, CLI modules)",
+    "import sealer._cli (click, CLI modules)",
     "import unseal modules (sealer.*, cryptography)",
     "load identity file (X25519 key)",
     "parse (lazy ruamel.yaml import) + decrypt 20",
@@ -210,9 +209,7 @@ def bench_unseal_phases(ws: Workspace) -> list[Row]:
     rest = wall - sum(med)
     rows.insert(
         0,
-        Row(
-            name="  phase: interpreter start + exit", value=ms(rest), unit="ms", ratio=round(rest / wall, 2)
-        ),
+        Row(name="  phase: interpreter start + exit", value=ms(rest), unit="ms", ratio=round(rest / wall, 2)),
     )
     rows.insert(
         0,

@@ -117,9 +117,14 @@ class Demo:
         print(f"$ {line}", flush=True)
         try:
             result = subprocess.run(
-                argv, cwd=self.repo, env=dict(env if env is not None else self.env),
-                input=None if stdin is None else stdin + "\n", capture_output=True, text=True,
-                timeout=TIMEOUT, check=False,
+                argv,
+                cwd=self.repo,
+                env=dict(env if env is not None else self.env),
+                input=None if stdin is None else stdin + "\n",
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             raise DemoFailure(f"{line}: no answer after {TIMEOUT} s") from None
@@ -152,8 +157,11 @@ class Demo:
         return (self.repo / rel).read_text(encoding="utf-8")
 
     def snapshot(self) -> dict[str, bytes]:
-        return {p.relative_to(self.repo).as_posix(): p.read_bytes()
-                for p in sorted((self.repo / "deploy").rglob("*")) if p.is_file()}
+        return {
+            p.relative_to(self.repo).as_posix(): p.read_bytes()
+            for p in sorted((self.repo / "deploy").rglob("*"))
+            if p.is_file()
+        }
 
 
 def run_demo(demo: Demo) -> dict[str, int]:
@@ -164,21 +172,26 @@ def run_demo(demo: Demo) -> dict[str, int]:
 
     # 1 -------------------------------------------------------------------------------------------
     demo.step("A plaintext GitOps repository adopts sealer")
-    demo.say("The team's repository before sealer: Secrets and Helm values in plaintext, one directory per "
-             "environment.")
+    demo.say(
+        "The team's repository before sealer: Secrets and Helm values in plaintext, one directory per environment."
+    )
     demo.show_output("\n".join(sorted(original)))
     demo.run("init", *(a for e in ENVS for a in ("--env", e)))
     config = repo / ".sealer.yaml"
     demo.expect(config.is_file(), "sealer init wrote no .sealer.yaml")
     for e in ENVS:
         demo.expect((repo / "keys" / f"{e}.yaml").is_file(), f"sealer init wrote no keys/{e}.yaml")
-        demo.expect(f'"deploy/{e}/**"' in config.read_text(encoding="utf-8"),
-                    f".sealer.yaml does not give deploy/{e}/** to environment {e}")
+        demo.expect(
+            f'"deploy/{e}/**"' in config.read_text(encoding="utf-8"),
+            f".sealer.yaml does not give deploy/{e}/** to environment {e}",
+        )
     rules = RULES.read_text(encoding="utf-8")
     with config.open("a", encoding="utf-8") as fh:
         fh.write(rules)
-    demo.say("\nIn Helm values only the secret-looking values get sealed: the demo appends "
-             "examples/rules.yaml to .sealer.yaml:")
+    demo.say(
+        "\nIn Helm values only the secret-looking values get sealed: the demo appends "
+        "examples/rules.yaml to .sealer.yaml:"
+    )
     demo.show_output(rules)
 
     # 2 -------------------------------------------------------------------------------------------
@@ -204,8 +217,10 @@ def run_demo(demo: Demo) -> dict[str, int]:
     rows = r.stdout.splitlines()
     demo.expect(len(rows) == len(ENVS), f"keys list shows {len(rows)} keys, expected {len(ENVS)}")
     for e in ENVS:
-        demo.expect(any(row.split()[0] == e and "active" in row and recipients[e] in row for row in rows),
-                    f"keys list has no active key for {e}")
+        demo.expect(
+            any(row.split()[0] == e and "active" in row and recipients[e] in row for row in rows),
+            f"keys list has no active key for {e}",
+        )
     listed = json.loads(demo.run("keys", "list", "--output", "json", show=False).stdout)
     demo.say("(--output json gives the same for scripts)")
     kid = {row["env"]: row["kid"] for row in listed}
@@ -228,15 +243,21 @@ def run_demo(demo: Demo) -> dict[str, int]:
             left = [m for m in PLAINTEXT_MARKERS if m in text]
             demo.expect(not left, f"{f} still holds a plaintext secret ({left})")
             tokens = re.findall(r"ENC\[sealer\.v1,([0-9a-f]+),", text)
-            demo.expect(bool(tokens) and set(tokens) == {kid[e]},
-                        f"{f}: values are not all sealed to {e}'s key {kid[e]}")
+            demo.expect(
+                bool(tokens) and set(tokens) == {kid[e]}, f"{f}: values are not all sealed to {e}'s key {kid[e]}"
+            )
     for f in PLAIN_MANIFESTS:
         demo.expect((repo / f).read_bytes() == original[f], f"{f} changed, but it holds nothing to seal")
     values = demo.read("deploy/prod/values.yaml")
-    for kept in ("replicaCount: 3", "  port: 5432", "  enabled: true", "timeoutSeconds: 2.5",
-                 "repository: registry.example.com/orders"):
+    for kept in (
+        "replicaCount: 3",
+        "  port: 5432",
+        "  enabled: true",
+        "timeoutSeconds: 2.5",
+        "repository: registry.example.com/orders",
+    ):
         demo.expect(f"{kept}\n" in values, f"deploy/prod/values.yaml: {kept!r} should stay plaintext")
-    for path in ("  password: ENC[", "  apiKey: ENC[", "    token: \"ENC[", "    token: ENC["):
+    for path in ("  password: ENC[", "  apiKey: ENC[", '    token: "ENC[', "    token: ENC["):
         demo.expect(path in values, f"deploy/prod/values.yaml: {path.strip()}… should be sealed")
 
     # 5 -------------------------------------------------------------------------------------------
@@ -245,8 +266,13 @@ def run_demo(demo: Demo) -> dict[str, int]:
     db = demo.read("deploy/prod/db.yaml")
     demo.show_output(db)
     demo.expect(db.startswith("# Database credentials"), "the file's leading comments are gone")
-    for kept in ("  name: orders-db\n", "  namespace: orders\n", "type: Opaque\n", "# single-quoted\n",
-                 "  # a multi-line value"):
+    for kept in (
+        "  name: orders-db\n",
+        "  namespace: orders\n",
+        "type: Opaque\n",
+        "# single-quoted\n",
+        "  # a multi-line value",
+    ):
         demo.expect(kept in db, f"deploy/prod/db.yaml lost {kept.strip()!r}")
     demo.expect(db.count("ENC[sealer.v1,") == 5, "deploy/prod/db.yaml should hold 5 sealed values")
     print("$ cat deploy/prod/values.yaml   # Helm values: only the paths the rule selects are sealed")
@@ -269,18 +295,29 @@ def run_demo(demo: Demo) -> dict[str, int]:
     dev_env = {k: v for k, v in demo.env.items() if not k.startswith("SEALER_IDENTITY")}
     dev_env["SEALER_CONFIG_DIR"] = str(demo.empty_config_dir)
     old = demo.read("deploy/prod/db.yaml")
-    demo.run("set", "deploy/prod/db.yaml", "stringData.DB_PASSWORD", env=dev_env, stdin=NEW_PASSWORD,
-             prefix="SEALER_CONFIG_DIR=<empty dir> ")
+    demo.run(
+        "set",
+        "deploy/prod/db.yaml",
+        "stringData.DB_PASSWORD",
+        env=dev_env,
+        stdin=NEW_PASSWORD,
+        prefix="SEALER_CONFIG_DIR=<empty dir> ",
+    )
     new = demo.read("deploy/prod/db.yaml")
-    diff = list(difflib.unified_diff(old.splitlines(), new.splitlines(), "a/deploy/prod/db.yaml",
-                                     "b/deploy/prod/db.yaml", lineterm=""))
+    diff = list(
+        difflib.unified_diff(
+            old.splitlines(), new.splitlines(), "a/deploy/prod/db.yaml", "b/deploy/prod/db.yaml", lineterm=""
+        )
+    )
     print("$ git diff deploy/prod/db.yaml   # as difflib shows it")
     demo.show_output("\n".join(diff))
     removed = [x for x in diff if x.startswith("-") and not x.startswith("---")]
     added = [x for x in diff if x.startswith("+") and not x.startswith("+++")]
     demo.expect(len(removed) == 1 and len(added) == 1, f"set changed {len(removed)} line(s), expected 1")
-    demo.expect(removed[0].startswith("-  DB_PASSWORD: ") and added[0].startswith("+  DB_PASSWORD: "),
-                "set changed another line than DB_PASSWORD's")
+    demo.expect(
+        removed[0].startswith("-  DB_PASSWORD: ") and added[0].startswith("+  DB_PASSWORD: "),
+        "set changed another line than DB_PASSWORD's",
+    )
     demo.expect(NEW_PASSWORD not in new, "the new value is in the file in plaintext")
     demo.expect(not any(demo.empty_config_dir.iterdir()), "sealer set wrote a key into the config dir")
 
@@ -301,25 +338,35 @@ def run_demo(demo: Demo) -> dict[str, int]:
     demo.expect(set(docs) == {"db.yaml", "tls.yaml", "values.yaml"}, f"unsealed {sorted(docs)}")
     db_doc, tls_doc, values_doc = docs["db.yaml"], docs["tls.yaml"], docs["values.yaml"]
     demo.expect(db_doc["stringData"]["DB_PASSWORD"] == NEW_PASSWORD, "DB_PASSWORD is not the new value")
-    demo.expect(db_doc["stringData"]["PGSSLROOTCERT"].endswith("-----END CERTIFICATE-----\n"),
-                "the multi-line PGSSLROOTCERT did not come back whole")
+    demo.expect(
+        db_doc["stringData"]["PGSSLROOTCERT"].endswith("-----END CERTIFICATE-----\n"),
+        "the multi-line PGSSLROOTCERT did not come back whole",
+    )
     demo.expect(base64.b64decode(db_doc["data"]["DB_PORT"]) == b"5432", "data.DB_PORT did not come back")
     crt = base64.b64decode(tls_doc["data"]["tls.crt"]).decode()
-    demo.expect(crt.startswith("-----BEGIN CERTIFICATE-----\nFAKE DEMO CERTIFICATE FOR PROD"),
-                'data["tls.crt"] did not come back')
-    demo.expect(values_doc["replicaCount"] == 3 and values_doc["ingress"]["enabled"] is True
-                and values_doc["payments"]["webhook"]["timeoutSeconds"] == 2.5,
-                "values.yaml lost an int, a bool or a float")
-    demo.expect(values_doc["database"]["password"] == "demo-values-password-not-real"  # noqa: S105 (fake)
-                and values_doc["notifications"][0]["token"] == "demo-chat-token-not-real",  # noqa: S105
-                "values.yaml's sealed values did not come back")
-    demo.say("checked with --format json: every value and its type came back (str, base64 data incl. "
-             'data["tls.crt"], multi-line, int, bool, float, list items)')
+    demo.expect(
+        crt.startswith("-----BEGIN CERTIFICATE-----\nFAKE DEMO CERTIFICATE FOR PROD"),
+        'data["tls.crt"] did not come back',
+    )
+    demo.expect(
+        values_doc["replicaCount"] == 3
+        and values_doc["ingress"]["enabled"] is True
+        and values_doc["payments"]["webhook"]["timeoutSeconds"] == 2.5,
+        "values.yaml lost an int, a bool or a float",
+    )
+    demo.expect(
+        values_doc["database"]["password"] == "demo-values-password-not-real"  # noqa: S105 (fake)
+        and values_doc["notifications"][0]["token"] == "demo-chat-token-not-real",  # noqa: S105
+        "values.yaml's sealed values did not come back",
+    )
+    demo.say(
+        "checked with --format json: every value and its type came back (str, base64 data incl. "
+        'data["tls.crt"], multi-line, int, bool, float, list items)'
+    )
 
     # 9 -------------------------------------------------------------------------------------------
     demo.step("The staging key cannot open prod")
-    r = demo.run("unseal", "deploy/prod", "--format", "k8s", "-i", str(demo.identities / "staging.txt"),
-                 expect_rc=None)
+    r = demo.run("unseal", "deploy/prod", "--format", "k8s", "-i", str(demo.identities / "staging.txt"), expect_rc=None)
     print(f"    (exit status {r.returncode})")
     demo.expect(r.returncode == 1, f"exit status {r.returncode}, expected 1")
     demo.expect(r.stdout == "", "a failed unseal printed something on stdout")
@@ -332,8 +379,10 @@ def run_demo(demo: Demo) -> dict[str, int]:
     demo.step("`sealer exec`: the values reach a process's environment, and nothing else")
     code = 'import os; print(len(os.environ["DB_PASSWORD"]))'
     r = demo.run("exec", "deploy/prod/db.yaml", "-i", prod_id, "--", sys.executable, "-c", code)
-    demo.expect(r.stdout.strip() == str(len(NEW_PASSWORD)),
-                f"the child saw a DB_PASSWORD of length {r.stdout.strip()}, expected {len(NEW_PASSWORD)}")
+    demo.expect(
+        r.stdout.strip() == str(len(NEW_PASSWORD)),
+        f"the child saw a DB_PASSWORD of length {r.stdout.strip()}, expected {len(NEW_PASSWORD)}",
+    )
     demo.say(f"the child saw DB_PASSWORD ({len(NEW_PASSWORD)} characters); it printed only the length")
 
     # 11 ------------------------------------------------------------------------------------------
@@ -346,8 +395,9 @@ def run_demo(demo: Demo) -> dict[str, int]:
     strip = re.compile(r"ENC\[[^\]]*\]")
     demo.expect(strip.sub("T", old_prod) == strip.sub("T", new_prod), "reseal changed more than the tokens")
     demo.expect(kid["prod"] not in new_prod, "a prod value is still on the old key after reseal")
-    r = demo.run("unseal", "deploy/prod/db.yaml", "--format", "dotenv", "-i", str(demo.identities / "prod-2.txt"),
-                 show=False)
+    r = demo.run(
+        "unseal", "deploy/prod/db.yaml", "--format", "dotenv", "-i", str(demo.identities / "prod-2.txt"), show=False
+    )
     demo.expect(f"DB_PASSWORD={NEW_PASSWORD}" in r.stdout, "the new key does not open the re-sealed value")
     demo.say("only the tokens changed; the new key opens every value (the old one still would, until retired)")
     demo.run("keys", "retire", "prod", kid["prod"])
@@ -369,8 +419,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories")
     args = parser.parse_args(argv)
     if not SEALER.is_file():
-        print(f"demo: no sealer command at {SEALER}; install the package (make demo does) and run this "
-              "file with the virtualenv's python", file=sys.stderr)
+        print(
+            f"demo: no sealer command at {SEALER}; install the package (make demo does) and run this "
+            "file with the virtualenv's python",
+            file=sys.stderr,
+        )
         return 2
     start = time.monotonic()
     top = Path(tempfile.mkdtemp(prefix="sealer-demo-"))
@@ -397,15 +450,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(top, ignore_errors=True)
     elapsed = time.monotonic() - start
     print(f"\n== Summary {'=' * 88}")
-    print(textwrap.dedent(f"""\
-        - {len(ENVS)} environments ({', '.join(ENVS)}), one key pair each; private keys never in the repo
-        - {stats['files']} files sealed, {stats['values']} values; the Deployment left alone
+    print(
+        textwrap.dedent(f"""\
+        - {len(ENVS)} environments ({", ".join(ENVS)}), one key pair each; private keys never in the repo
+        - {stats["files"]} files sealed, {stats["values"]} values; the Deployment left alone
         - sealing again: no byte changed; `sealer set` without a private key: one line changed
         - prod unsealed to Kubernetes manifests with the prod key; the staging key was refused
         - `sealer exec` handed the values to a child process without writing them anywhere
         - prod's key rotated, every value re-sealed (only tokens changed), the old key retired
         - every command left a line in the hash-chained audit log, and `sealer audit verify` passed
-        demo finished: all {demo.checks if demo else 0} checks passed in {elapsed:.1f} s"""))
+        demo finished: all {demo.checks if demo else 0} checks passed in {elapsed:.1f} s""")
+    )
     return 0
 
 

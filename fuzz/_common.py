@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from sealer.envelope import Context
-from sealer.keys import generate_identity
-from sealer.seal import seal_text
+from sealer._envelope import Context
+from sealer._keys import generate_identity
+from sealer._seal import seal_text
 
 KEY = generate_identity()
 IDS = {KEY.kid: KEY}
@@ -37,8 +37,6 @@ app:
 SEALED = seal_text(PLAIN, SRC, env="prod", recipients=[KEY.recipient], now=1_764_028_800)[0]
 
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})")
-
-
 
 
 def check_message(err: Exception) -> None:

@@ -1,4 +1,4 @@
-"""atheris harness: `sealer.document.load` and everything that reads a sealed file.
+"""atheris harness: `sealer._document.load` and everything that reads a sealed file.
 
     .venv/bin/python fuzz/fuzz_document.py -max_total_time=60   (make fuzz runs it)
 
@@ -13,11 +13,11 @@ import sys
 import atheris
 from _common import IDS, SEALED, SRC, check_message
 
-from sealer import tokens
-from sealer.document import load
+from sealer import _locator as tokens
+from sealer._document import load
+from sealer._seal import seal_text
+from sealer._unseal import unseal_file
 from sealer.errors import SealerError
-from sealer.seal import seal_text
-from sealer.unseal import unseal_file
 
 
 def attempt(fn) -> None:  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""atheris harness: `sealer.envelope.parse_token` and `unseal` on arbitrary token text.
+"""atheris harness: `sealer._envelope.parse_token` and `unseal` on arbitrary token text.
 
     .venv/bin/python fuzz/fuzz_token.py -max_total_time=60      (make fuzz runs it)
 
@@ -14,7 +14,7 @@ import sys
 import atheris
 from _common import CTX, IDS, KEY, check_message
 
-from sealer import envelope
+from sealer import _envelope as envelope
 from sealer.errors import SealerError
 
 

@@ -1,6 +1,6 @@
 """Typed errors. Each carries a message written for the person who hit it and an exit code.
 
-The CLI maps them to exit codes in one place (`sealer.cli`); nothing else prints tracebacks.
+The CLI maps them to exit codes in one place (`sealer._cli`); nothing else prints tracebacks.
 Messages must never contain secret material: callers pass paths, kids and field names only.
 """
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sealer.audit import GENESIS, AuditLog, Event, git_head, kids_in, verify
+from sealer._audit import GENESIS, AuditLog, Event, git_head, kids_in, verify
 
 SEALER = str(Path(sys.executable).parent / "sealer")
 KID = "928922e6866de97f"
@@ -215,7 +215,7 @@ def test_verify_missing_file_is_one_line(registered: None, tmp_path: Path) -> No
 
 
 def test_cli_helpers_default_path_off_switch_and_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sealer.audit import default_path, try_record, try_record_events
+    from sealer._audit import default_path, try_record, try_record_events
 
     monkeypatch.delenv("SEALER_AUDIT_LOG", raising=False)
     monkeypatch.setenv("SEALER_CONFIG_DIR", str(tmp_path / "cfg"))

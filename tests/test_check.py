@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from test_cli import SECRET, Repo, assert_clean_failure
 
-from sealer.check import check
-from sealer.config import load_config
+from sealer._check import check
+from sealer._config import load_config
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_stale_keys_after_rotation_then_reseal(repo: Repo, tmp_path: Path) -> No
 def test_missing_recovery_key_and_unknown_kid(repo: Repo, tmp_path: Path) -> None:
     f = repo.write("deploy/prod/db.yaml", SECRET)
     repo.ok("seal", "deploy/prod/db.yaml")
-    from sealer.keys import generate_identity
+    from sealer._keys import generate_identity
 
     recovery = generate_identity()
     repo.ok("keys", "add", "prod", recovery.recipient.encode(), "--recovery")
@@ -249,7 +249,7 @@ def test_check_imports_neither_gitpython_nor_pynacl(repo: Repo) -> None:
     repo.write("deploy/prod/db.yaml", SECRET)
     repo.ok("seal", "deploy/prod/db.yaml")
     code = (
-        "import sys; from sealer.cli import run; rc = run(['check']); "
+        "import sys; from sealer._cli import run; rc = run(['check']); "
         "print(rc, 'git' in sys.modules, 'nacl.signing' in sys.modules)"
     )
     r = subprocess.run([sys.executable, "-c", code], cwd=repo.root, capture_output=True, text=True, check=True)

@@ -127,8 +127,8 @@ class GitOps:
 
     def seal_many(self, n: int) -> None:
         """n sealed Secrets through the library (what `sealer seal` runs), for speed."""
-        from sealer.config import load_config
-        from sealer.seal import seal_text, target
+        from sealer._config import load_config
+        from sealer._seal import seal_text, target
 
         cfg = load_config(self.root)
         for i in range(n):
@@ -555,7 +555,7 @@ def test_symlink_under_an_environment_is_refused(ops: GitOps, link: str) -> None
 
 
 def test_file_over_the_size_cap_is_refused(ops: GitOps) -> None:
-    from sealer.fsio import MAX_FILE_BYTES
+    from sealer._fsio import MAX_FILE_BYTES
 
     big = ops.root / "deploy/prod/big.yaml"
     big.write_text(secret("big", a="x") + ("#" * 1023 + "\n") * (MAX_FILE_BYTES // 1024 + 1))
@@ -663,11 +663,11 @@ def test_target_that_sealer_did_not_write_is_refused(ops: GitOps) -> None:
 
 
 def test_no_change_cycle_reads_no_yaml(ops: GitOps, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sealer.config
-    import sealer.document
-    from sealer.controller.log import EventLog
-    from sealer.controller.sync import Controller, Settings
-    from sealer.controller.targets import DirTarget
+    import sealer._config
+    import sealer._document
+    from sealer._controller.log import EventLog
+    from sealer._controller.sync import Controller, Settings
+    from sealer._controller.targets import DirTarget
 
     settings = Settings(
         repo=str(ops.root),
@@ -684,8 +684,8 @@ def test_no_change_cycle_reads_no_yaml(ops: GitOps, monkeypatch: pytest.MonkeyPa
         def boom(*a: object, **k: object) -> None:
             raise AssertionError("YAML read on a no-change cycle")
 
-        monkeypatch.setattr(sealer.document, "load", boom)
-        monkeypatch.setattr(sealer.config, "load_yaml_mapping", boom)
+        monkeypatch.setattr(sealer._document, "load", boom)
+        monkeypatch.setattr(sealer._config, "load_yaml_mapping", boom)
         for _ in range(3):
             r = ctl.cycle()
             assert r.ok and not r.changed, r
@@ -695,7 +695,7 @@ def test_no_change_cycle_reads_no_yaml(ops: GitOps, monkeypatch: pytest.MonkeyPa
 
 
 def test_backoff_is_exponential_capped_and_jittered() -> None:
-    from sealer.controller.sync import next_delay
+    from sealer._controller.sync import next_delay
 
     assert next_delay(30, 0, 300) == 30
     for failures, base in [(1, 1), (2, 2), (3, 4), (4, 8), (5, 10), (9, 10)]:
@@ -708,7 +708,7 @@ def test_kubernetes_example_matches_the_command() -> None:
     """examples/k8s parses, and every setting its ConfigMap gives is one the command reads."""
     from ruamel.yaml import YAML
 
-    from sealer.cli.controller import controller
+    from sealer._cli.controller import controller
 
     root = Path(__file__).resolve().parent.parent / "examples" / "k8s"
     docs = {}

@@ -28,10 +28,10 @@ from typing import Any
 
 import pytest
 
-from sealer.document import load
-from sealer.identities import read_identity_file
-from sealer.keys import Identity
-from sealer.unseal import unseal_file
+from sealer._document import load
+from sealer._identities import read_identity_file
+from sealer._keys import Identity
+from sealer._unseal import unseal_file
 
 SEALER = str(Path(sys.executable).parent / "sealer")
 TOKEN_RE = re.compile(r"ENC\[sealer\.v1,([0-9a-f]{16}(?:\+[0-9a-f]{16})*),([A-Za-z0-9_-]+)\]")
@@ -149,8 +149,8 @@ class Fixture:
 
 def build(tmp_path: Path, n_files: int) -> Fixture:
     """A repository of `n_files` sealed files, built with the library; keys through the CLI; rotated."""
-    from sealer.config import load_config
-    from sealer.seal import seal_text
+    from sealer._config import load_config
+    from sealer._seal import seal_text
 
     root, keys = tmp_path / "repo", tmp_path / "keys"
     root.mkdir()

@@ -25,8 +25,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     env.pop("XDG_CONFIG_HOME", None)
     env.update(HOME=str(home), TMPDIR=str(tmp), SEALER_IDENTITY="not a key: the demo must not use it")
 
-    result = subprocess.run([sys.executable, str(DEMO)], cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [sys.executable, str(DEMO)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
     out = result.stdout
     assert result.returncode == 0, f"demo failed:\n{out[-4000:]}\n{result.stderr[-4000:]}"
 

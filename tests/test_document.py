@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from sealer.document import load
+from sealer._document import load
+from sealer._keys import Identity, generate_identity
+from sealer._seal import seal_text, set_value
+from sealer._unseal import Unsealed, unseal_file
 from sealer.errors import EnvironmentMismatch, InputError, PathError, SealerError, UsageError
-from sealer.keys import Identity, generate_identity
-from sealer.seal import seal_text, set_value
-from sealer.unseal import Unsealed, unseal_file
 
 ENV = "prod"
 NOW = 1_764_028_800
@@ -86,9 +86,7 @@ def assert_round_trip(original: str, ident: Identity, **kw: Any) -> str:
         assert i in got, f"document {i} missing from the unsealed output"
         assert norm(got[i]) == norm(doc), f"document {i} differs"
     # the unsealed text says the same thing, too
-    assert norm([d for d in safe_load_all(out.text) if d is not None]) == norm(
-        [d for d in expected if d is not None]
-    )
+    assert norm([d for d in safe_load_all(out.text) if d is not None]) == norm([d for d in expected if d is not None])
     return sealed
 
 
@@ -114,9 +112,7 @@ def _fmt(path: Path) -> str:
     return out
 
 
-def selected_values(
-    text: str, select: Callable[[str], bool] | None = None
-) -> Iterator[tuple[int, Any, bool, Path]]:
+def selected_values(text: str, select: Callable[[str], bool] | None = None) -> Iterator[tuple[int, Any, bool, Path]]:
     """(document index, node, inside a flow collection, path) for every value §2 says is sealed,
     from an independent compose of the text."""
 
@@ -291,7 +287,6 @@ TIMESTAMP_SCALARS = [
     "2002-12-14",
     "2001-12-15T02:59:43.1Z",
 ]
-
 
 
 @pytest.mark.parametrize(
@@ -588,15 +583,11 @@ def test_every_line_without_a_value_is_kept_in_order(name: str, ident: Identity)
 def test_flow_values_are_double_quoted_and_reparse(ident: Identity) -> None:
     original = "m: {a: 1, b: 'two', c: [x, \"y\"]}\n"
     sealed = seal(original, ident)
-    assert re.fullmatch(
-        rf'm: \{{a: "{TOKEN}", b: \'{TOKEN}\', c: \["{TOKEN}", "{TOKEN}"\]\}}\n(?s:.*)', sealed
-    ), sealed
+    assert re.fullmatch(rf'm: \{{a: "{TOKEN}", b: \'{TOKEN}\', c: \["{TOKEN}", "{TOKEN}"\]\}}\n(?s:.*)', sealed), sealed
     assert_round_trip(original, ident)
 
 
-@pytest.mark.parametrize(
-    "original", ["l: [\n  one,\n  two\n]\n", "m: {\n  a: 1,\n  b: x\n}\n", "m: {a: [\n  x]}\n"]
-)
+@pytest.mark.parametrize("original", ["l: [\n  one,\n  two\n]\n", "m: {\n  a: 1,\n  b: x\n}\n", "m: {a: [\n  x]}\n"])
 def test_multi_line_flow_collections(original: str, ident: Identity) -> None:
     sealed = seal(original, ident)
     assert_layout(original, sealed)
@@ -644,17 +635,13 @@ def test_sealing_again_changes_nothing(name: str, ident: Identity) -> None:
 
 def test_other_recipients_leave_tokens_and_report_them_stale(ident: Identity) -> None:
     other = generate_identity()
-    original = (
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  pw: a\ndata:\n  tls.crt: eA==\n"
-    )
+    original = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  pw: a\ndata:\n  tls.crt: eA==\n"
     once = seal(original, ident)
     again, report = seal_text(once, SRC, env=ENV, recipients=[other.recipient], now=NOW)
     assert again == once
     assert report.changed is False
     assert report.sealed == 0
-    assert sorted(report.stale) == sorted(
-        [("stringData.pw", (ident.kid,)), ('data["tls.crt"]', (ident.kid,))]
-    )
+    assert sorted(report.stale) == sorted([("stringData.pw", (ident.kid,)), ('data["tls.crt"]', (ident.kid,))])
     # a value added since is sealed to the new set, the old tokens stay byte-identical
     grown = once.replace("  pw: ", "  new: plain\n  pw: ")
     resealed, report = seal_text(grown, SRC, env=ENV, recipients=[other.recipient, ident.recipient], now=NOW)
@@ -737,8 +724,7 @@ def test_set_data_key_with_dots_stores_bytes(sealed_secret: str, ident: Identity
     assert content["data"]["ca.crt"] == "eA=="
     new2 = _set(new, ("data", ".dockerconfigjson"), b'{"auths":{}}', ident)
     assert (
-        unseal(new2, ident).docs[0].content["data"][".dockerconfigjson"]
-        == base64.b64encode(b'{"auths":{}}').decode()
+        unseal(new2, ident).docs[0].content["data"][".dockerconfigjson"] == base64.b64encode(b'{"auths":{}}').decode()
     )
 
 

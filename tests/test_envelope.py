@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from sealer.envelope import Context, Token, mismatches, parse_token, seal, unseal
+from sealer._envelope import Context, Token, mismatches, parse_token, seal, unseal
+from sealer._keys import Identity, Recipient, generate_identity
 from sealer.errors import IdentityError, SealerError, TokenError, UnsealError
-from sealer.keys import Identity, Recipient, generate_identity
 
 B64URL = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
 HEX = "0123456789abcdef"
@@ -408,9 +408,7 @@ def test_each_of_three_identities_opens_alone(three: list[Identity]) -> None:
         assert open_text(tok, BASE, lookup(ident)) == PLAIN32
 
 
-def test_unrelated_identity_gets_identity_error_naming_kids(
-    three: list[Identity], outsider: Identity
-) -> None:
+def test_unrelated_identity_gets_identity_error_naming_kids(three: list[Identity], outsider: Identity) -> None:
     tok = seal("s", CANARY, BASE, [i.recipient for i in three], sealed_at=NOW)
     with pytest.raises(IdentityError) as info:
         open_text(tok, BASE, lookup(outsider))
@@ -547,9 +545,7 @@ def _canary_fragments() -> list[str]:
     return [text, "9f3ac1", "hunter2", b64(CANARY), base64.b64encode(CANARY).decode(), CANARY.hex()]
 
 
-def test_error_messages_never_contain_the_plaintext(
-    one: Identity, three: list[Identity], outsider: Identity
-) -> None:
+def test_error_messages_never_contain_the_plaintext(one: Identity, three: list[Identity], outsider: Identity) -> None:
     failures: list[BaseException] = []
 
     def collect(fn: Callable[[], object]) -> None:

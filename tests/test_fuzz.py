@@ -34,16 +34,18 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from sealer import envelope, rotation, tokens
-from sealer.check import check_text, env_rules
-from sealer.config import load_config, write_config
-from sealer.document import load
+from sealer import _envelope as envelope
+from sealer import _locator as tokens
+from sealer import _rotation as rotation
+from sealer._check import check_text, env_rules
+from sealer._config import load_config, write_config
+from sealer._document import load
+from sealer._keys import generate_identity
+from sealer._registry import generate_key, rotate_key
+from sealer._seal import seal_text, set_value
+from sealer._unseal import unseal_file
+from sealer._valuepath import Path as ValuePath
 from sealer.errors import SealerError
-from sealer.keys import generate_identity
-from sealer.paths import Path as ValuePath
-from sealer.registry import generate_key, rotate_key
-from sealer.seal import seal_text, set_value
-from sealer.unseal import unseal_file
 
 SEALER = str(Path(sys.executable).parent / "sealer")
 CANARY = "CANARY-fz4b1d"
@@ -382,8 +384,6 @@ def plaintext_docs(text: str) -> list[Any] | None:
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})")
 
 
-
-
 def exercise_sealed(text: str, cfg: Any = None) -> None:
     """A sealed (maybe mutated) file through every reader; only clean SealerErrors allowed."""
     sf = attempt(lambda: load(text, SRC))
@@ -564,7 +564,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     write_config(root, [ENV])
     _rec, old_key = generate_key(root, ENV, out=tmp / "old.txt")
     _rec, _prev, new_key = rotate_key(root, ENV, out=tmp / "new.txt")
-    from sealer.identities import read_identity_file
+    from sealer._identities import read_identity_file
 
     old, new = read_identity_file(old_key)[0], read_identity_file(new_key)[0]
     (root / "deploy" / ENV).mkdir(parents=True)
@@ -645,7 +645,7 @@ def cli_repo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root.mkdir()
     write_config(root, [ENV])
     _rec, key = generate_key(root, ENV, out=tmp / "key.txt")
-    from sealer.identities import read_identity_file
+    from sealer._identities import read_identity_file
 
     ident = read_identity_file(key)[0]
     (root / "deploy" / ENV).mkdir(parents=True)

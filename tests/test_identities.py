@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sealer import identities
-from sealer.errors import IdentityError, InputError, KeyFormatError, SealerError
-from sealer.identities import (
+from sealer import _identities as identities
+from sealer._identities import (
     IdentitySet,
     find_identities,
     parse_identity_file,
@@ -22,7 +21,8 @@ from sealer.identities import (
     user_config_dir,
     write_identity_file,
 )
-from sealer.keys import Identity, generate_identity
+from sealer._keys import Identity, generate_identity
+from sealer.errors import IdentityError, InputError, KeyFormatError, SealerError
 
 SOURCES_LISTED = "--identity, SEALER_IDENTITY, SEALER_IDENTITY_FILE, SEALER_IDENTITY_COMMAND"
 

@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 
-from sealer.errors import SealerError
-from sealer.interop import age
-from sealer.interop.age import (
+from sealer._interop import age
+from sealer._interop.age import (
     AgeArmorError,
     AgeError,
     AgeHeaderError,
@@ -33,7 +32,8 @@ from sealer.interop.age import (
     X25519AgeIdentity,
     X25519AgeRecipient,
 )
-from sealer.keys import generate_identity, parse_identity
+from sealer._keys import generate_identity, parse_identity
+from sealer.errors import SealerError
 
 INTEROP = Path(__file__).parents[1].parent / "shared" / "interop"
 TESTKIT = INTEROP / "age-testkit"

@@ -141,7 +141,7 @@ def test_passphrase_protected_identity_made_by_real_age(
 ) -> None:
     """A passphrase-protected identity file in age's scrypt format; sealer opens it with the
     passphrase from SEALER_PASSPHRASE_FILE; a wrong passphrase is a one-line error."""
-    from sealer.interop.age import encrypt_identity_file
+    from sealer._interop.age import encrypt_identity_file
 
     root, key, env = repo
     (root / "deploy/prod/db.yaml").write_text(SECRET)

@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sealer._interop import sealedsecrets as ss
 from sealer.errors import InputError, KeyFormatError, SealerError, UnsealError
-from sealer.interop import sealedsecrets as ss
 
 PEER = Path(__file__).parents[1].parent / "shared" / "interop" / "sealed-secrets"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -26,10 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from sealer.errors import IdentityError, SealerError
-from sealer.identities import read_identity_file
-from sealer.interop import age, sops
-from sealer.interop.sops import (
+from sealer._identities import read_identity_file
+from sealer._interop import age, sops
+from sealer._interop.sops import (
     SopsError,
     SopsFormatError,
     SopsMACError,
@@ -37,7 +36,8 @@ from sealer.interop.sops import (
     SopsUnsupportedError,
     SopsValueError,
 )
-from sealer.keys import Identity, generate_identity
+from sealer._keys import Identity, generate_identity
+from sealer.errors import IdentityError, SealerError
 
 INTEROP = Path(__file__).parents[1].parent / "shared" / "interop"
 SAMPLES = INTEROP / "sops"

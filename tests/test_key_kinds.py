@@ -12,9 +12,9 @@ from conftest import require_tool
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
 from sealer import _bech32
-from sealer.envelope import Context, parse_token, seal, unseal
+from sealer._envelope import Context, parse_token, seal, unseal
+from sealer._keys import generate_identity, parse_identity, parse_recipient
 from sealer.errors import UnsealError
-from sealer.keys import generate_identity, parse_identity, parse_recipient
 
 SEALER = str(Path(sys.executable).parent / "sealer")
 CTX = Context("prod", "strict", "ns", "db", ("stringData", "password"))

@@ -14,9 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from sealer import _bech32
-from sealer.errors import KeyFormatError, SealerError, UnsealError
-from sealer.identities import read_identity_file, write_identity_file
-from sealer.keys import (
+from sealer._identities import read_identity_file, write_identity_file
+from sealer._keys import (
     X25519Identity,
     X25519Recipient,
     generate_identity,
@@ -24,6 +23,7 @@ from sealer.keys import (
     parse_identity,
     parse_recipient,
 )
+from sealer.errors import KeyFormatError, SealerError, UnsealError
 
 # --- Bech32: BIP-173 test vectors ------------------------------------------------------------------
 
@@ -53,9 +53,7 @@ BIP173_INVALID = [
 
 # BIP-173 lists this as invalid only for exceeding 90 characters; age lifted that limit (age issue 453),
 # and so do we, so that every key age accepts, we accept.
-BIP173_TOO_LONG = (
-    "an84characterslonghumanreadablepartthatcontainsthenumber1andtheexcludedcharactersbio1569pvx"
-)
+BIP173_TOO_LONG = "an84characterslonghumanreadablepartthatcontainsthenumber1andtheexcludedcharactersbio1569pvx"
 
 # age's own long vector (internal/bech32 tests): 1650 characters.
 AGE_LONG_VECTOR = "long1" + "0pu8s7rc" * 204 + "0pu8s7qfcsvr0"
@@ -299,9 +297,7 @@ def test_repr_and_str_of_identity_hide_the_secret() -> None:
 # --- interop with the real age binaries ------------------------------------------------------------
 
 
-def test_age_keygen_identity_parses_to_the_same_recipient(
-    tmp_path: Path, require_tool: Callable[[str], str]
-) -> None:
+def test_age_keygen_identity_parses_to_the_same_recipient(tmp_path: Path, require_tool: Callable[[str], str]) -> None:
     keygen = require_tool("age-keygen")
     key_file = tmp_path / "key.txt"
     subprocess.run([keygen, "-o", str(key_file)], check=True, capture_output=True)

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from conftest import require_tool
 
-from sealer.envelope import parse_token
+from sealer._envelope import parse_token
 
 SEALER = str(Path(sys.executable).parent / "sealer")
 TOKEN_RE = re.compile(r"ENC\[sealer\.v1,([0-9a-f]{16}(?:\+[0-9a-f]{16})*),([A-Za-z0-9_-]+)\]")
@@ -232,8 +232,8 @@ class Repo:
 
     def seal_at(self, rel: str, text: str, when: int, env: str = "prod") -> str:
         """Seal through the library with a chosen seal time (to test ages without waiting)."""
-        from sealer.config import load_config
-        from sealer.seal import seal_text
+        from sealer._config import load_config
+        from sealer._seal import seal_text
 
         recipients = load_config(self.root).registry(env).recipients()
         sealed, _ = seal_text(text, rel, env=env, recipients=recipients, now=when)
@@ -837,10 +837,10 @@ def test_corrupt_registry_recipient_names_the_file(repo: Repo) -> None:
 def test_reseal_leaves_a_file_changed_during_the_reseal_library(repo: Repo) -> None:
     """The library, in this process: the test holds the file's lock (as a cooperating writer would),
     waits until reseal has read the file and queues for the lock, edits it, and lets go."""
-    from sealer.config import load_config
-    from sealer.fsio import locked
-    from sealer.identities import find_identities
-    from sealer.rotation import make_plan, reseal
+    from sealer._config import load_config
+    from sealer._fsio import locked
+    from sealer._identities import find_identities
+    from sealer._rotation import make_plan, reseal
 
     repo.seal("deploy/prod/a.yaml", SECRET)
     repo.seal("deploy/prod/b.yaml", VALUES)
@@ -872,7 +872,7 @@ def test_reseal_reports_a_file_replaced_during_the_reseal_cli(repo: Repo) -> Non
     repo.seal("deploy/prod/b.yaml", VALUES)
     repo.rotate("prod")
     new_kid = repo.kid("prod")
-    from sealer.fsio import locked
+    from sealer._fsio import locked
 
     target = repo.root / "deploy/prod/a.yaml"
     edited = target.read_text() + "# appended by someone else\n"
@@ -910,10 +910,10 @@ def test_concurrent_sets_on_one_file_both_land(repo: Repo) -> None:
     """Two `sealer set` at once on one file, ten times: both values land, the file is never corrupt.
     Every other round, the test holds the file's lock until both are queued for it, so they
     certainly contend (and the second one finds the file replaced under its lock)."""
-    from sealer.document import load
-    from sealer.fsio import locked
-    from sealer.identities import read_identity_file
-    from sealer.unseal import unseal_file
+    from sealer._document import load
+    from sealer._fsio import locked
+    from sealer._identities import read_identity_file
+    from sealer._unseal import unseal_file
 
     rel = "deploy/prod/db.yaml"
     target = repo.root / rel

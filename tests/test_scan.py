@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from test_cli import SEALER, SECRET, Repo, assert_clean_failure
 
-from sealer.scan import CHUNK, MAX_TEXT_BYTES
+from sealer._scan import CHUNK, MAX_TEXT_BYTES
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "t",

@@ -16,13 +16,12 @@ import pytest
 from test_cli import SECRET, Repo, assert_clean_failure, snapshot
 
 from sealer import _bech32
-from sealer.config import Policy
-from sealer.document import load
-from sealer.errors import InputError, KeyFormatError, UsageError
-from sealer.keys import Recipient, generate_identity
-from sealer.registry import Registry, SignerRecord
-from sealer.seal import Signing, seal_text, set_value, set_value_report
-from sealer.signing import (
+from sealer._config import Policy
+from sealer._document import load
+from sealer._keys import Recipient, generate_identity
+from sealer._registry import Registry, SignerRecord
+from sealer._seal import Signing, seal_text, set_value, set_value_report
+from sealer._signing import (
     SignatureError,
     SignaturePolicy,
     SignerKey,
@@ -31,6 +30,7 @@ from sealer.signing import (
     parse_signer_secret,
     signer_kid,
 )
+from sealer.errors import InputError, KeyFormatError, UsageError
 
 # --- keys ------------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The fast token locator (`sealer.tokens`) against the ruamel.yaml reader.
+"""The fast token locator (`sealer._locator`) against the ruamel.yaml reader.
 
 `locate` is what reseal, status and retire use to find every token and the context it must open in.
 Its fast path is a line scanner (`_scan`); nothing may rest on the scanner being right, so:
@@ -11,7 +11,7 @@ Its fast path is a line scanner (`_scan`); nothing may rest on the scanner being
   reseal speed path.
 
 Documents are generated (hypothesis) and written out by a small emitter of our own, checked against a
-ruamel safe load of the data it was built from, then sealed with `sealer.seal.seal_text`. Expected
+ruamel safe load of the data it was built from, then sealed with `sealer._seal.seal_text`. Expected
 contexts come from the ruamel reader; hint collisions are computed from docs/format.md §5.
 """
 
@@ -29,10 +29,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from sealer import tokens
-from sealer.document import load
-from sealer.keys import generate_identity
-from sealer.seal import seal_text
+from sealer import _locator as tokens
+from sealer._document import load
+from sealer._keys import generate_identity
+from sealer._seal import seal_text
 
 ENV = "prod"
 NOW = 1_764_028_800
@@ -644,7 +644,7 @@ def test_locate_right_even_where_hints_would_collide(case: str) -> None:
 
 def test_collision_helpers_agree_with_the_spec() -> None:
     """The hint arithmetic above is the one tokens carry (so the collision cases above are real)."""
-    from sealer.envelope import parse_token
+    from sealer._envelope import parse_token
 
     ns = colliding_namespace()
     sealed = seal(inline_metadata_secret(ns), scope="namespace")

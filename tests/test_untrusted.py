@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sealer.fsio import MAX_FILE_BYTES
+from sealer._fsio import MAX_FILE_BYTES
 
 SEALER = str(Path(sys.executable).parent / "sealer")
 SECRET = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: shop\nstringData:\n  password: CANARY-un7\n"

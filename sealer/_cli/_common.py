@@ -1,0 +1,100 @@
+"""Shared CLI plumbing: options, the repository lookup, output helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def identity_option(f: F) -> F:
+    return click.option(
+        "-i",
+        "--identity",
+        "identities",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        help="Identity (private key) file; repeatable. Else SEALER_IDENTITY, SEALER_IDENTITY_FILE, "
+        "SEALER_IDENTITY_COMMAND, then ~/.config/sealer/identities/.",
+    )(f)
+
+
+def output_option(f: F) -> F:
+    return click.option(
+        "--output",
+        "output",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="Output for people or for scripts.",
+    )(f)
+
+
+def env_option(f: F) -> F:
+    return click.option(
+        "--env", "env", metavar="ENV", help="Environment; by default the one whose path rule covers the file."
+    )(f)
+
+
+def only_env_option(f: F) -> F:
+    return click.option(
+        "--env",
+        "env",
+        metavar="ENV",
+        help="Only this environment: named files must be sealed for it; directories are filtered.",
+    )(f)
+
+
+def audit(event: str, **fields: Any) -> None:
+    """One line in the audit log (never a value). A log that cannot be written warns on stderr and
+    does not undo the command's work."""
+    from .._audit import try_record
+
+    warning = try_record(event, repo=Path.cwd(), **fields)
+    if warning:
+        note(warning)
+
+
+def audit_many(events: list[Any]) -> None:
+    from .._audit import try_record_events
+
+    warning = try_record_events(events)
+    if warning:
+        note(warning)
+
+
+def write_output(text: str, out: Path | None, *, mode: int | None = None) -> None:
+    """A command's result: to stdout, or atomically to `-o OUT` (`-` is stdout too)."""
+    if out is None or str(out) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from .._fsio import atomic_write
+
+    atomic_write(out, text.encode(), mode=mode)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def note(message: str) -> None:
+    """A status line for people, on stderr so stdout stays clean for pipes."""
+    click.echo(message, err=True)
+
+
+def is_tty() -> bool:
+    return sys.stderr.isatty()
+
+
+def repo_config(anchor: Path | None = None) -> Any:
+    from .._config import load_config
+
+    return load_config(anchor)

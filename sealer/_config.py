@@ -1,0 +1,293 @@
+"""The repository's sealer configuration: `.sealer.yaml` (environments, path rules, value rules)
+and the public-key registry `keys/ENV.yaml`.
+
+Both are small, human-edited, committed files. They are read with a safe loader and written
+atomically; the registry is ours, so we rewrite it whole.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._fsio import atomic_write, read_text
+from .errors import ConfigError, EnvironmentMismatch, UsageError
+
+if TYPE_CHECKING:
+    from ._registry import Registry
+
+CONFIG_NAME = ".sealer.yaml"
+KEYS_DIR = "keys"
+_ENV_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+def glob_to_regex(pattern: str) -> re.Pattern[str]:
+    """`**` spans directories, `*` and `?` stay inside one path segment (as in .gitignore)."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out))
+
+
+@dataclass(frozen=True)
+class ValueRule:
+    """Which leaves of non-Secret documents get sealed, as SOPS's encrypted_regex/unencrypted_regex."""
+
+    files: str
+    encrypted_regex: str | None = None
+    unencrypted_regex: str | None = None
+
+    def selects(self, value_path: str) -> bool:
+        if self.encrypted_regex is not None and not re.search(self.encrypted_regex, value_path):
+            return False
+        return not (self.unencrypted_regex is not None and re.search(self.unencrypted_regex, value_path))
+
+
+_DURATION = re.compile(r"([0-9]+)([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> int:
+    """`90d`, `12h`, `2w`, `1w3d`: seconds. Policies are written by people, so say what is wrong."""
+    text = str(text).strip()
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{text!r} is not a duration like 90d, 12h or 2w")
+    return sum(int(n) * _UNITS[u] for n, u in parts)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Per-environment limits that `sealer status` (and CI through it) enforces."""
+
+    max_secret_age: int | None = None  # seconds since a value was sealed with fresh content
+    key_rotation_period: int | None = None  # seconds an active key may live
+    require_signature: bool = False  # every sealed document signed by an allowed signer (check, unseal)
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    paths: tuple[str, ...]
+    policy: Policy = Policy()
+
+    def owns(self, rel_path: str) -> bool:
+        return any(glob_to_regex(p).fullmatch(rel_path) for p in self.paths)
+
+
+@dataclass
+class Config:
+    root: Path
+    environments: dict[str, Environment]
+    rules: list[ValueRule] = field(default_factory=list)
+    scan_exclude: tuple[str, ...] = ()  # globs `sealer scan` skips (test fixtures holding published keys)
+
+    @classmethod
+    def load(cls, root: Path) -> Config:
+        path = root / CONFIG_NAME
+        data = load_yaml_mapping(path)
+        envs_raw = data.get("environments") or {}
+        if not isinstance(envs_raw, dict):
+            raise ConfigError("'environments' must be a mapping of name to settings", file=str(path))
+        envs: dict[str, Environment] = {}
+        for name, spec in envs_raw.items():
+            name = str(name)
+            spec = spec or {}
+            paths = spec.get("paths", []) if isinstance(spec, dict) else None
+            if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+                raise ConfigError(f"environment {name!r}: 'paths' must be a list of globs", file=str(path))
+            envs[name] = Environment(name, tuple(paths), _policy(spec, name, path))
+        rules = []
+        for i, r in enumerate(data.get("rules") or []):
+            if not isinstance(r, dict) or not isinstance(r.get("files"), str):
+                raise ConfigError(f"rules[{i}] needs a 'files' glob", file=str(path))
+            rule = ValueRule(r["files"], r.get("encrypted_regex"), r.get("unencrypted_regex"))
+            for rx in (rule.encrypted_regex, rule.unencrypted_regex):
+                try:
+                    if rx is not None:
+                        re.compile(rx)
+                except (re.error, TypeError):
+                    raise ConfigError(f"rules[{i}]: bad regular expression {rx!r}", file=str(path)) from None
+            rules.append(rule)
+        scan = data.get("scan") or {}
+        exclude = scan.get("exclude", []) if isinstance(scan, dict) else None
+        if not isinstance(exclude, list) or not all(isinstance(g, str) for g in exclude):
+            raise ConfigError("'scan.exclude' must be a list of globs", file=str(path))
+        return cls(root, envs, rules, tuple(exclude))
+
+    def env_for(self, rel_path: str) -> Environment | None:
+        owners = [e for e in self.environments.values() if e.owns(rel_path)]
+        if len(owners) > 1:
+            names = ", ".join(e.name for e in owners)
+            raise ConfigError(
+                f"{rel_path} matches the paths of several environments ({names})",
+                file=str(self.root / CONFIG_NAME),
+            )
+        return owners[0] if owners else None
+
+    def resolve_env(self, rel_path: str | None, requested: str | None) -> str:
+        """The environment a file belongs to; a requested one must agree with the path rules."""
+        owner = self.env_for(rel_path) if rel_path is not None else None
+        if requested is not None:
+            if requested not in self.environments:
+                raise UsageError(
+                    f"unknown environment {requested!r}",
+                    hint=f"known: {', '.join(self.environments) or 'none'}; add one with sealer init --env",
+                )
+            if owner is not None and owner.name != requested:
+                raise EnvironmentMismatch(
+                    f"belongs to environment {owner.name!r} by its path rule, not {requested!r}",
+                    file=rel_path,
+                    hint=f"drop --env, or use --env {owner.name}",
+                )
+            return requested
+        if owner is None:
+            raise UsageError(
+                "no environment's path rule covers this file",
+                file=rel_path or "-",
+                hint="pass --env, or add the path to an environment in .sealer.yaml",
+            )
+        return owner.name
+
+    def rule_for(self, rel_path: str | None) -> ValueRule | None:
+        if rel_path is None:
+            return None
+        for r in self.rules:
+            if glob_to_regex(r.files).fullmatch(rel_path):
+                return r
+        return None
+
+    def relpath(self, path: Path, *, env: str | None = None) -> str | None:
+        """Repo-relative POSIX path, for the path rules. A file outside the repository has none: that
+        is allowed only when the environment is named explicitly. A path that *looks* inside the
+        repository but leads outside it (a symlink, `..`) is refused: writes must not escape."""
+        root = self.root.resolve()
+        try:
+            return path.resolve().relative_to(root).as_posix()
+        except ValueError:
+            import os
+
+            lexical = Path(os.path.normpath(os.path.abspath(path)))
+            if lexical.is_relative_to(root) or lexical.is_relative_to(self.root.absolute()):
+                raise UsageError(
+                    "leads outside the sealer repository through a symbolic link",
+                    file=str(path),
+                    hint="sealer does not follow links out of the repository; use the real path",
+                ) from None
+            if env is not None:
+                return None
+            raise UsageError(
+                "is outside the sealer repository, so no path rule gives its environment",
+                file=str(path),
+                hint=f"pass --env, or move it under {self.root}",
+            ) from None
+
+    def registry(self, env: str) -> Registry:
+        from ._registry import Registry
+
+        if env not in self.environments:
+            raise UsageError(f"unknown environment {env!r}", hint=f"known: {', '.join(self.environments) or 'none'}")
+        return Registry.load(self.root, env)
+
+
+def _policy(spec: object, env: str, path: Path) -> Policy:
+    raw = spec.get("policy") if isinstance(spec, dict) else None
+    if raw is None:
+        return Policy()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"environment {env!r}: 'policy' must be a mapping", file=str(path))
+    values: dict[str, int | None] = {}
+    for key in ("max_secret_age", "key_rotation_period"):
+        if raw.get(key) is None:
+            values[key] = None
+            continue
+        try:
+            values[key] = parse_duration(raw[key])
+        except ValueError as e:
+            raise ConfigError(f"environment {env!r}: policy.{key}: {e}", file=str(path)) from None
+    required = raw.get("require_signature", False)
+    if not isinstance(required, bool):
+        raise ConfigError(f"environment {env!r}: policy.require_signature must be true or false", file=str(path))
+    unknown = set(raw) - {"max_secret_age", "key_rotation_period", "require_signature"}
+    if unknown:
+        raise ConfigError(f"environment {env!r}: unknown policy setting {sorted(unknown)[0]!r}", file=str(path))
+    return Policy(values["max_secret_age"], values["key_rotation_period"], required)
+
+
+def find_root(start: Path) -> Path | None:
+    p = start.resolve()
+    if p.is_file() or not p.exists():
+        p = p.parent
+    for d in (p, *p.parents):
+        if (d / CONFIG_NAME).is_file():
+            return d
+    return None
+
+
+def load_config(start: Path | None = None) -> Config:
+    root = find_root(start or Path.cwd())
+    if root is None:
+        raise ConfigError(
+            f"no {CONFIG_NAME} found here or in any parent directory",
+            hint="run: sealer init --env dev --env prod",
+        )
+    return Config.load(root)
+
+
+def write_config(root: Path, envs: Sequence[str]) -> None:
+    for e in envs:
+        if not _ENV_NAME.fullmatch(e):
+            raise UsageError(f"bad environment name {e!r}", hint="use lowercase letters, digits, '-' and '_'")
+    lines = [
+        "# sealer configuration: which environment owns which paths, and which values get sealed.",
+        "version: 1",
+        "environments:",
+    ]
+    for e in envs:
+        lines += [f"  {e}:", "    paths:", f'      - "deploy/{e}/**"']
+    lines += [
+        "# For documents that are not Kubernetes Secrets every scalar is sealed, unless a rule narrows it:",
+        "# rules:",
+        '#   - files: "deploy/**/values*.yaml"',
+        "#     encrypted_regex: '(password|token|secret|key)$'",
+        "",
+    ]
+    atomic_write(root / CONFIG_NAME, "\n".join(lines).encode())
+
+
+def load_yaml_mapping(path: Path) -> dict[str, Any]:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    text = read_text(path)
+    try:
+        data = YAML(typ="safe", pure=True).load(text)
+    except YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(
+            f"malformed YAML{where}", file=str(path), hint="fix the file or restore it from git"
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping at the top level", file=str(path))
+    return data

@@ -1,0 +1,434 @@
+"""The sync cycle and the loop around it.
+
+One cycle: fetch the branch; if its head is the applied commit (and the target is still there),
+stop: no YAML is read. Otherwise refuse a head that does not descend from the applied commit
+(unless told to allow it), read the commit's `.sealer.yaml` and registry, select the sealed files
+of our environments by its path rules, unseal and render every one of them, and only if all
+succeed, write the audit lines, swap the target and record the commit. Any failure leaves the
+target and the state exactly as they were: the last good output keeps being served.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .._audit import AuditError, AuditLog, Event
+from .._config import CONFIG_NAME, KEYS_DIR, Config
+from .._fsio import MAX_FILE_BYTES
+from .._keys import Identity
+from .._registry import Registry
+from ..errors import ConfigError, SealerError
+from .errors import REASONS, KeysUnavailable, RenderError, RollbackRefused, UnsafePath, reason_for
+from .http import Metrics
+from .log import EventLog
+from .source import Entry, Mirror, normalize_url, redact
+from .state import KeyInfo, State, StateDir
+from .targets import Target
+from .work import Job, Outcome, Pool, check_rel
+
+SYMLINK = "120000"
+FILE_EVENT_REASONS = ("input", "unseal", "identity", "render", "unsafe_path", "internal")
+
+
+@dataclass
+class Settings:
+    repo: str  # a local path or a URL git understands
+    branch: str
+    envs: tuple[str, ...]
+    target: Target
+    state_dir: Path
+    identity_files: tuple[str, ...] = ()
+    allow_rollback: bool = False
+    audit_log: Path | None = None  # default: STATE_DIR/audit.log
+    actor: str | None = None
+    workers: int = 1
+    max_file_bytes: int = MAX_FILE_BYTES
+    fetch_timeout: float = 120.0
+
+
+@dataclass
+class Result:
+    ok: bool
+    changed: bool
+    commit: str | None
+    reason: str | None = None
+    file: str | None = None
+    message: str | None = None
+    files: int = 0
+    values: int = 0
+    seconds: float = 0.0
+    failures: list[tuple[str | None, str, str]] = field(default_factory=list)  # (file, reason, message)
+
+
+def next_delay(interval: float, failures: int, cap: float) -> float:
+    """Seconds until the next cycle: the interval, or after failures an exponential backoff
+    (interval, 2×, 4×, …) capped at `cap` (never below the interval), with ±10 % jitter so
+    replicas that failed together do not retry together."""
+    if failures <= 0:
+        return interval
+    delay = min(max(cap, interval), interval * 2 ** min(failures - 1, 30))
+    return float(delay * random.uniform(0.9, 1.1))  # noqa: S311 - jitter, not security
+
+
+class Controller:
+    """Owns the state dir for its lifetime (flock); call `close()` when done."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        metrics: Metrics | None = None,
+        log: EventLog | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.s = settings
+        self.log = log or EventLog()
+        self.metrics = metrics
+        self.environ = os.environ if environ is None else environ
+        self.dir = StateDir(settings.state_dir)
+        self.dir.lock()
+        try:
+            self.state = self.dir.load()
+        except SealerError:
+            self.dir.unlock()
+            raise
+        self.url = normalize_url(settings.repo)
+        self.mirror = Mirror(self.dir.mirror, self.url, settings.branch, timeout=settings.fetch_timeout)
+        self.audit = AuditLog(settings.audit_log or self.dir.audit_log, actor=settings.actor)
+        self.pool = Pool(settings.workers)
+        self.identities: list[Identity] = []
+        self.keys_loaded = False
+        self.last: Result | None = None
+        self._failure_seen: tuple[object, ...] | None = None
+        if metrics is not None:
+            metrics.prime(REASONS)
+            if self.state.commit is not None:
+                metrics.applied(self.state)
+
+    def close(self) -> None:
+        self.pool.close()
+        self.dir.unlock()
+
+    # --- readiness ------------------------------------------------------------------------------
+
+    def ready(self) -> tuple[bool, str]:
+        last = self.last
+        if not self.keys_loaded:
+            return False, "not ready: no private key loaded"
+        if last is None:
+            return False, "not ready: no sync yet"
+        if not last.ok:
+            return False, f"not ready: the last sync failed ({last.reason})"
+        return True, f"ready: {self.state.commit or 'nothing applied'}"
+
+    # --- one cycle ------------------------------------------------------------------------------
+
+    def cycle(self) -> Result:
+        """Run one sync. Never raises for a sync failure: the Result says what happened."""
+        started = time.monotonic()
+        if self.metrics is not None:
+            self.metrics.syncs.inc()
+        commit: str | None = None
+        try:
+            self._load_keys()
+            commit = self.mirror.fetch()
+            if self._unchanged(commit):
+                result = Result(True, False, commit, files=self.state.files, values=self.state.values)
+            else:
+                result = self._apply(commit)
+        except SealerError as e:
+            # Errors about the commit's config name the private copy; name the repository's file.
+            checkout = f"{self.dir.checkout}/"
+            file = e.file.removeprefix(checkout) if e.file else None
+            result = self._failed(commit, [(file, reason_for(e), str(e).replace(checkout, ""))])
+        except Exception as e:  # a bug: keep the controller alive, say which exception, not its text
+            if self.environ.get("SEALER_DEBUG") == "1":
+                import traceback
+
+                self.log("debug", level="error", traceback=repr(traceback.format_exc()))
+            result = self._failed(commit, [(None, "internal", f"internal error ({type(e).__name__})")])
+        result.seconds = time.monotonic() - started
+        self._finish(result)
+        return result
+
+    def _load_keys(self) -> None:
+        """Load the private keys once; until that works every cycle retries (a mounted Secret may
+        arrive late) and fails with reason `identity`."""
+        if self.keys_loaded:
+            return
+        from .._identities import find_identities
+
+        ids = find_identities(self.s.identity_files, environ=self.environ)
+        try:
+            self.identities = ids.identities()
+        except SealerError as e:
+            raise KeysUnavailable(f"cannot load the private keys: {e}") from None
+        self.keys_loaded = True
+        self.log("keys-loaded", source=ids.source, kids=",".join(i.kid for i in self.identities))
+
+    def _unchanged(self, commit: str) -> bool:
+        st = self.state
+        return (
+            st.commit == commit
+            and st.envs == list(self.s.envs)
+            and st.target == self.s.target.spec
+            and self.s.target.present()
+        )
+
+    def _apply(self, commit: str) -> Result:
+        applied = self.state.commit
+        note = None
+        if applied is not None and applied != commit and not self.mirror.is_ancestor(applied, commit):
+            if not self.s.allow_rollback:
+                raise RollbackRefused(
+                    f"{commit[:12]} does not descend from the applied commit {applied[:12]} "
+                    "(history was rewritten or force-pushed)",
+                    hint="the last good output stays; pass --allow-rollback to accept this history",
+                )
+            note = f"accepted {commit[:12]}, which does not descend from {applied[:12]} (--allow-rollback)"
+            self.log("rollback-allowed", level="warn", commit=commit, applied=applied)
+        entries = self.mirror.tree(commit)
+        cfg, registries = self._config(commit, entries)
+        jobs = self._select(cfg, registries, entries)
+        outcomes = self.pool.map(jobs, self.identities)
+        bad = [o for o in outcomes if not o.ok]
+        if bad:
+            return self._failed(commit, [(o.rel, o.reason or "internal", o.message or "") for o in bad], outcomes)
+        sealed = [o for o in outcomes if o.sealed]
+        outputs = _collect(sealed)
+        values = sum(o.values for o in sealed)
+        for env in self.s.envs:
+            if not any(o.env == env for o in sealed):
+                self.log("note", level="warn", env=env, detail="no sealed files for this environment in the commit")
+        events = [Event("unseal", env=o.env, file=o.rel, kids=o.kids, commit=commit, reason=note) for o in sealed]
+        self.audit.append_many(events)
+        self.mirror.pin(commit)
+        self.s.target.apply(outputs, commit=commit, envs=self.s.envs)
+        state = State(
+            commit=commit,
+            applied_at=time.time(),
+            envs=list(self.s.envs),
+            target=self.s.target.spec,
+            files=len(sealed),
+            values=values,
+            oldest=_oldest(sealed),
+            keys={
+                env: [KeyInfo(k.kid, k.created.timestamp(), k.state) for k in reg.keys if reg.opens(k.kid)]
+                for env, reg in registries.items()
+            },
+        )
+        self.dir.save(state)
+        self.state = state
+        try:
+            self.audit.append(Event("apply", file=self.s.target.spec, commit=commit, reason=note))
+        except AuditError as e:  # applied already; say so rather than report a failed sync
+            self.log("audit-error", level="error", error=str(e))
+        if self.metrics is not None:
+            self.metrics.values.inc(values)
+            self.metrics.applied(state)
+        for o in outcomes:
+            for n in o.notes:
+                self.log("note", detail=n)
+        skipped = sum(1 for o in outcomes if not o.sealed)
+        message = f"{skipped} files without sealed values skipped" if skipped else None
+        return Result(True, True, commit, files=len(sealed), values=values, message=message)
+
+    def _config(self, commit: str, entries: list[Entry]) -> tuple[Config, dict[str, Registry]]:
+        """The commit's .sealer.yaml and registries, written to a private dir and loaded with the
+        library's own loaders (they are public data)."""
+        by_path = {e.path: e for e in entries}
+        wanted = {CONFIG_NAME: by_path.get(CONFIG_NAME)}
+        wanted.update({f"{KEYS_DIR}/{env}.yaml": by_path.get(f"{KEYS_DIR}/{env}.yaml") for env in self.s.envs})
+        if wanted[CONFIG_NAME] is None:
+            raise ConfigError(f"commit {commit[:12]} has no {CONFIG_NAME} at the top of the repository")
+        present = {rel: e for rel, e in wanted.items() if e is not None}
+        for rel, e in present.items():
+            if e.mode == SYMLINK or e.kind != "blob":
+                raise UnsafePath("is a symbolic link or not a file; sealer does not follow links", file=rel)
+            if e.size is not None and e.size > self.s.max_file_bytes:
+                raise UnsafePath(f"is larger than the {self.s.max_file_bytes} byte limit", file=rel)
+        blobs = self.mirror.read_blobs([e.oid for e in present.values()])
+        root = self.dir.checkout
+        shutil.rmtree(root, ignore_errors=True)
+        (root / KEYS_DIR).mkdir(parents=True, mode=0o700)
+        os.chmod(root, 0o700)
+        for rel, e in present.items():
+            (root / rel).write_bytes(blobs[e.oid])
+        cfg = Config.load(root)
+        for env in self.s.envs:
+            if env not in cfg.environments:
+                raise ConfigError(
+                    f"environment {env!r} is not in {CONFIG_NAME} of commit {commit[:12]}",
+                    hint=f"known: {', '.join(cfg.environments) or 'none'}",
+                )
+        return cfg, {env: cfg.registry(env) for env in self.s.envs}
+
+    def _select(self, cfg: Config, registries: Mapping[str, Registry], entries: list[Entry]) -> list[Job]:
+        """Our environments' sealed files by the commit's path rules; links, submodules and
+        oversized files there are refused, not skipped: fail closed."""
+        ours = set(self.s.envs)
+        prefixes = [_literal_prefix(p) for env in ours for p in cfg.environments[env].paths]
+        chosen: list[tuple[Entry, str]] = []
+        for e in entries:
+            owner = cfg.env_for(e.path)
+            mine = owner is not None and owner.name in ours
+            if e.mode == SYMLINK or e.kind != "blob":
+                above = any(pre.startswith(e.path + "/") for pre in prefixes)
+                if mine or above:
+                    what = "a symbolic link" if e.mode == SYMLINK else f"a {e.kind} (submodule?)"
+                    raise UnsafePath(
+                        f"is {what} under an environment's paths; sealer does not follow it",
+                        file=e.path,
+                        hint="commit the sealed file itself there",
+                    )
+                continue
+            if not mine or not e.path.endswith((".yaml", ".yml")):
+                continue
+            if any(part.startswith(".") for part in e.path.split("/")):
+                continue
+            check_rel(e.path)
+            if e.size is None or e.size > self.s.max_file_bytes:
+                raise UnsafePath(f"is {e.size} bytes, over the {self.s.max_file_bytes} byte limit", file=e.path)
+            assert owner is not None
+            chosen.append((e, owner.name))
+        from .._signing import SignaturePolicy
+
+        blobs = self.mirror.read_blobs([e.oid for e, _ in chosen])
+        rules = {
+            env: (
+                tuple(k.kid for k in reg.keys if reg.opens(k.kid)),
+                reg.not_before_ts(),
+                SignaturePolicy.of(reg, cfg.environments[env].policy),
+            )
+            for env, reg in registries.items()
+        }
+        return [Job(e.path, blobs[e.oid], env, *rules[env], self.s.target.kind) for e, env in chosen]
+
+    # --- outcome --------------------------------------------------------------------------------
+
+    def _failed(
+        self,
+        commit: str | None,
+        failures: list[tuple[str | None, str, str]],
+        outcomes: list[Outcome] | None = None,
+    ) -> Result:
+        """Count, log and audit a failed cycle. The target and state were not touched."""
+        env_of = {o.rel: o.env for o in outcomes or []}
+        for file, reason, message in failures:
+            if self.metrics is not None:
+                self.metrics.failed(reason, file)
+            self.log("sync-error", level="error", reason=reason, file=file, commit=commit, error=message)
+        seen = (commit, tuple(failures))
+        if seen != self._failure_seen:  # a failure that repeats every retry is audited once
+            events = [
+                Event(
+                    "unseal" if file is not None and reason in FILE_EVENT_REASONS else "sync",
+                    result="fail",
+                    env=env_of.get(file or ""),
+                    file=file,
+                    commit=commit,
+                    reason=f"{reason}: {message}",
+                )
+                for file, reason, message in failures
+            ]
+            try:
+                self.audit.append_many(events)
+                self._failure_seen = seen
+            except AuditError as e:
+                self.log("audit-error", level="error", error=str(e))
+        file, reason, message = failures[0]
+        return Result(False, False, commit, reason, file, message, failures=failures)
+
+    def _finish(self, result: Result) -> None:
+        self.last = result
+        ms = round(result.seconds * 1000, 1)
+        if result.ok:
+            self._failure_seen = None
+            if self.metrics is not None:
+                self.metrics.succeeded()
+            self.log(
+                "sync",
+                result="applied" if result.changed else "unchanged",
+                commit=result.commit,
+                files=result.files,
+                values=result.values,
+                note=result.message,
+                ms=ms,
+            )
+        else:
+            self.log(
+                "sync",
+                level="error",
+                result="failed",
+                reason=result.reason,
+                file=result.file,
+                failures=len(result.failures),
+                commit=result.commit,
+                ms=ms,
+            )
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def run(self, *, interval: float, max_backoff: float, once: bool, stop: threading.Event) -> int:
+        """Cycle until `stop` is set (SIGTERM): a running cycle always finishes first. With `once`,
+        one cycle, and its result is the exit status."""
+        self.log(
+            "start",
+            repo=redact(self.url),
+            branch=self.s.branch,
+            envs=",".join(self.s.envs),
+            target=self.s.target.spec,
+            state_dir=str(self.dir.path),
+            applied=self.state.commit,
+            workers=self.s.workers,
+        )
+        failures = 0
+        while True:
+            result = self.cycle()
+            if once:
+                return 0 if result.ok else 1
+            if stop.is_set():
+                break
+            failures = 0 if result.ok else failures + 1
+            delay = next_delay(interval, failures, max_backoff)
+            if failures:
+                self.log("backoff", failures=failures, seconds=round(delay, 2))
+            if stop.wait(delay):
+                break
+        self.log("stop", applied=self.state.commit)
+        return 0
+
+
+def _collect(outcomes: list[Outcome]) -> list[tuple[str, bytes]]:
+    """All outputs in file order; two files producing the same output path is a render error."""
+    owner: dict[str, str] = {}
+    out: list[tuple[str, bytes]] = []
+    for o in sorted(outcomes, key=lambda o: o.rel):
+        for path, data in o.outputs:
+            if path and path in owner:
+                raise RenderError(f"defines {path}, which {owner[path]} defines too", file=o.rel)
+            owner[path] = o.rel
+            out.append((path, data))
+    return out
+
+
+def _oldest(outcomes: list[Outcome]) -> dict[str, int]:
+    oldest: dict[str, int] = {}
+    for o in outcomes:
+        if o.oldest is not None:
+            oldest[o.env] = min(oldest.get(o.env, o.oldest), o.oldest)
+    return oldest
+
+
+def _literal_prefix(glob: str) -> str:
+    """The directory part of a path glob before its first wildcard: `deploy/prod/**` → `deploy/prod/`."""
+    cut = min((i for i in (glob.find("*"), glob.find("?")) if i >= 0), default=len(glob))
+    head = glob[:cut]
+    return head[: head.rfind("/") + 1] if "/" in head else ""

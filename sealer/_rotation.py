@@ -1,0 +1,483 @@
+"""Re-sealing a repository to its environments' current keys: plan, parallel, atomic, resumable.
+
+Only tokens change: each stale token is opened and sealed again in place, with its original seal
+time (the age of a secret is the age of its content, not of its key), and nothing else in the file
+is rewritten. Files are replaced atomically one by one, so a run killed at any point leaves each
+file old or new, and running again finishes the job (already-current tokens are skipped).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import _envelope as envelope
+from ._config import Config
+from ._fsio import atomic_write, fsync_dir, locked, read_text
+from ._keys import Identity, Recipient, parse_identity, parse_recipient
+from ._locator import Located, locate
+from ._valuepath import format_path
+from .errors import IdentityError, InputError, SealerError, UnsealError, UsageError
+
+if TYPE_CHECKING:
+    from ._signing import SignerKey
+
+
+@dataclass
+class FilePlan:
+    """One file with values sealed to other keys than its environment's current ones."""
+
+    path: Path
+    rel: str
+    env: str
+    stale: int
+    moves: Counter[tuple[tuple[str, ...], tuple[str, ...]]]  # (from kids, to kids) -> values
+
+
+@dataclass
+class Plan:
+    files: list[FilePlan]
+    current: dict[str, tuple[str, ...]]  # env -> current kids
+    values_total: int = 0
+
+    @property
+    def stale(self) -> int:
+        return sum(f.stale for f in self.files)
+
+    def old_kids(self) -> set[str]:
+        return {kid for f in self.files for (old, _new) in f.moves for kid in old}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": [
+                {
+                    "file": f.rel,
+                    "env": f.env,
+                    "values": f.stale,
+                    "moves": [{"from": list(o), "to": list(n), "values": c} for (o, n), c in f.moves.items()],
+                }
+                for f in self.files
+            ],
+            "stale_values": self.stale,
+            "values_total": self.values_total,
+        }
+
+
+def env_files(cfg: Config, envs: Iterable[str]) -> Iterator[tuple[str, Path]]:
+    """(env, file) for every YAML file under each environment's path rules."""
+    wanted = set(envs)
+    for path in sorted(cfg.root.rglob("*")):
+        rel_parts = path.relative_to(cfg.root).parts
+        if any(p.startswith(".") for p in rel_parts) or path.suffix not in (".yaml", ".yml"):
+            continue
+        rel = path.relative_to(cfg.root).as_posix()
+        owner = cfg.env_for(rel)
+        if owner is not None and owner.name in wanted and path.is_file():
+            yield owner.name, path
+
+
+def make_plan(cfg: Config, paths: Sequence[Path] = (), env: str | None = None) -> Plan:
+    """What a reseal would do. Reads only token headers: no private key, no YAML parse."""
+    envs = [env] if env else list(cfg.environments)
+    current = {e: cfg.registry(e).current_kids() for e in envs}
+    if paths:
+        candidates = []
+        for p in paths:
+            files = (
+                [p] if p.is_file() else [f for _e, f in env_files(cfg, envs) if f.resolve().is_relative_to(p.resolve())]
+            )
+            for f in files:
+                rel = cfg.relpath(f)
+                owner = cfg.env_for(rel) if rel else None
+                if owner is not None and owner.name in current:
+                    candidates.append((owner.name, f))
+    else:
+        candidates = list(env_files(cfg, envs))
+    plan = Plan([], current)
+    for e, f in candidates:
+        text = read_text(f)
+        moves: Counter[tuple[tuple[str, ...], tuple[str, ...]]] = Counter()
+        for m in _KIDS.finditer(text):
+            plan.values_total += 1
+            kids = tuple(m.group(1).split("+"))
+            if kids != current[e]:
+                moves[(kids, current[e])] += 1
+        if moves:
+            plan.files.append(FilePlan(f, cfg.relpath(f) or str(f), e, sum(moves.values()), moves))
+    return plan
+
+
+_KIDS = re.compile(r"ENC\[sealer\.v[0-9]+,([0-9a-f+]+),")  # the kid list, readable without decoding
+
+
+@dataclass
+class FileResult:
+    rel: str
+    resealed: int = 0
+    moves: Counter[tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=Counter)
+    error: str | None = None
+    changed_on_disk: bool = False
+
+
+@dataclass
+class Summary:
+    files: int
+    values: int
+    seconds: float
+    by_kid: dict[str, int]  # old kid -> values moved off it
+    results: list[FileResult]
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if r.error or r.changed_on_disk]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "values": self.values,
+            "seconds": round(self.seconds, 3),
+            "by_kid": self.by_kid,
+            "failed": [{"file": r.rel, "error": r.error or "changed during reseal; left alone"} for r in self.failed],
+        }
+
+
+# --- the work, in worker processes --------------------------------------------------------------
+
+# Set in the parent before the pool forks, so private keys reach workers by inheritance, never
+# through argv, pipes or files. With the spawn start method they travel once, in the initializer.
+_IDENTITIES: dict[str, Identity] = {}
+_RECIPIENTS: dict[str, list[Recipient]] = {}
+_NOT_BEFORE: dict[str, int | None] = {}
+_SIGNING: dict[str, Any] = {}  # env -> seal.Signing (the signer key travels like the identities)
+
+
+def _init_worker(
+    identities: list[str],
+    recipients: dict[str, list[str]],
+    not_before: dict[str, int | None],
+    signing: tuple[str | None, dict[str, str], bool] | None = None,
+) -> None:
+    global _IDENTITIES, _RECIPIENTS, _NOT_BEFORE, _SIGNING
+    if identities:
+        _IDENTITIES = {i.kid: i for i in map(parse_identity, identities)}
+        _RECIPIENTS = {e: [parse_recipient(r) for r in rs] for e, rs in recipients.items()}
+        _NOT_BEFORE = not_before
+    if signing is not None:
+        from ._seal import Signing
+        from ._signing import parse_signer_secret
+
+        secret, names, drop = signing
+        key = parse_signer_secret(secret) if secret else None
+        _SIGNING = {e: Signing(key, names.get(e, ""), drop) for e in recipients}
+
+
+def _worker_start(parent: int, *initargs: Any) -> None:
+    """Worker set-up: die with the parent. A `kill -9` of `sealer reseal` must not leave workers
+    behind, blocked on a dead queue and holding private keys in memory."""
+    import signal
+
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (AttributeError, OSError):
+        import threading
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.2)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    _init_worker(*initargs)
+
+
+_STALE_TMP = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
+
+
+def _remove_stale_temp_files(directories: Iterable[Path], older_than: float = 60.0) -> None:
+    """Temp files of writers killed between create and rename (atomic_write's names). They hold
+    sealed text only, but litter `git status`; a live writer's are younger than a minute."""
+    now = time.time()
+    for d in directories:
+        try:
+            entries = list(d.iterdir())
+        except OSError:
+            continue
+        for f in entries:
+            try:
+                if _STALE_TMP.fullmatch(f.name) and now - f.stat().st_mtime > older_than:
+                    f.unlink()
+            except OSError:
+                pass
+
+
+def _reseal_tokens(
+    located: list[Located],
+    env: str,
+    rel: str,
+    recipients: list[Recipient],
+    current: tuple[str, ...],
+    result: FileResult,
+) -> list[tuple[Located, str]]:
+    edits: list[tuple[Located, str]] = []
+    for loc in located:
+        tok = loc.token
+        if tok.kids == current:
+            continue
+        nb = _NOT_BEFORE.get(env)
+        if nb is not None and tok.sealed_at < nb:
+            raise UnsealError(
+                f"value at {format_path(loc.ctx.path)} was sealed before the environment's not_before (revoked)",
+                file=rel,
+                hint=f"set a fresh value: sealer set {rel} '{format_path(loc.ctx.path)}'",
+            )
+        plain = envelope.unseal(tok, loc.ctx, _IDENTITIES.get, where=rel)
+        new = envelope.seal(tok.vtype, plain, loc.ctx, recipients, sealed_at=tok.sealed_at)
+        edits.append((loc, new))
+        result.moves[(tok.kids, current)] += 1
+    return edits
+
+
+def reseal_file(job: tuple[str, str, str]) -> FileResult:
+    """Re-seal one file's stale tokens in place. Never raises: errors come back in the result."""
+    path, rel, env = job
+    result = FileResult(rel)
+    try:
+        text = read_text(path)
+        recipients = _RECIPIENTS[env]
+        current = tuple(r.kid for r in recipients)
+        try:
+            edits = _reseal_tokens(locate(text, rel), env, rel, recipients, current, result)
+        except UnsealError:
+            # The fast locator may have guessed a context that passed the 2-byte hint check and still
+            # was wrong: ask the full YAML reader before calling the file broken.
+            result.moves.clear()
+            edits = _reseal_tokens(locate(text, rel, fast=False), env, rel, recipients, current, result)
+        if not edits:
+            return result
+        out = []
+        pos = 0
+        for loc, new in sorted(edits, key=lambda e: e[0].start):
+            out.append(text[pos : loc.start])
+            out.append(new)
+            pos = loc.end
+        out.append(text[pos:])
+        new_text = "".join(out)
+        signing = _SIGNING.get(env)
+        if (signing is not None and signing.key is not None) or "signature:" in text:
+            from ._seal import resign
+
+            new_text = resign(text, new_text, rel, env=env, signing=signing)[0]
+        with locked(path):
+            if read_text(path) != text:
+                result.changed_on_disk = True
+                result.moves.clear()
+                return result
+            atomic_write(path, new_text.encode(), sync_dir=False)  # reseal() fsyncs each directory once
+        result.resealed = len(edits)
+    except SealerError as e:
+        result.error = str(e)
+        result.moves.clear()
+    return result
+
+
+def reseal(
+    cfg: Config,
+    plan: Plan,
+    identity_for: Callable[[str], Identity | None],
+    *,
+    workers: int | None = None,
+    progress: Callable[[FileResult], None] | None = None,
+    sign_with: SignerKey | None = None,
+    drop_signature: bool = False,
+) -> Summary:
+    """Carry out a plan in parallel. Refuses up front when a stale value has no identity we hold,
+    and, without `sign_with` or `drop_signature`, when a file to re-seal holds signed documents
+    (re-sealing changes their tokens, so their signatures would go stale)."""
+    from ._seal import signing_for
+
+    _check_identities(plan, identity_for)
+    _remove_stale_temp_files({f.path.parent for f in plan.files})
+    started = time.perf_counter()
+    envs = {f.env for f in plan.files}
+    regs = {e: cfg.registry(e) for e in envs}
+    names = {e: signing_for(cfg, e, sign_with, drop=drop_signature).name for e in sorted(envs)}
+    if sign_with is None and not drop_signature:
+        _refuse_signed(plan)
+    signing = (sign_with.encode() if sign_with else None, names, drop_signature)
+    ids = [i for i in map(identity_for, sorted(plan.old_kids())) if i is not None]
+    jobs = [(str(f.path), f.rel, f.env) for f in plan.files]
+    recipients = {e: [r.encode() for r in regs[e].recipients()] for e in envs}
+    not_before = {e: regs[e].not_before_ts() for e in envs}
+    results: list[FileResult] = []
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1 or len(jobs) < 8:
+        _init_worker([i.encode() for i in ids], recipients, not_before, signing)
+        for job in jobs:
+            results.append(reseal_file(job))
+            if progress:
+                progress(results[-1])
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context("spawn")
+        if ctx.get_start_method() == "fork":
+            _init_worker([i.encode() for i in ids], recipients, not_before, signing)
+            initargs: tuple[Any, ...] = ([], {}, {}, None)
+        else:
+            initargs = ([i.encode() for i in ids], recipients, not_before, signing)
+        chunk = max(1, min(64, len(jobs) // (workers * 8) or 1))
+        with ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_worker_start, initargs=(os.getpid(), *initargs)
+        ) as pool:
+            for r in pool.map(reseal_file, jobs, chunksize=chunk):
+                results.append(r)
+                if progress:
+                    progress(r)
+    for directory in {Path(j[0]).parent for j, r in zip(jobs, results, strict=True) if r.resealed}:
+        fsync_dir(directory)
+    by_kid: Counter[str] = Counter()
+    for r in results:
+        for (old, _new), n in r.moves.items():
+            for kid in old:
+                by_kid[kid] += n
+    done = [r for r in results if r.resealed]
+    return Summary(len(done), sum(r.resealed for r in done), time.perf_counter() - started, dict(by_kid), results)
+
+
+def _refuse_signed(plan: Plan) -> None:
+    from ._document import load
+
+    signed = []
+    for f in plan.files:
+        text = read_text(f.path)
+        if "signature:" in text and any(d.meta and d.meta.signature for d in load(text, f.rel).docs):
+            signed.append(f.rel)
+    if signed:
+        more = f" and {len(signed) - 3} more" if len(signed) > 3 else ""
+        raise UsageError(
+            f"{len(signed)} file(s) to re-seal hold signed documents ({', '.join(signed[:3])}{more});"
+            " re-sealing would invalidate their signatures",
+            hint="pass --sign-with KEY to sign them again, or --drop-signature to remove the signatures",
+        )
+
+
+def _check_identities(plan: Plan, identity_for: Callable[[str], Identity | None]) -> None:
+    def held(kid: str) -> bool:
+        try:
+            return identity_for(kid) is not None
+        except IdentityError:  # no identity source at all: report the kid and files, below
+            return False
+
+    missing: dict[str, set[str]] = {}
+    for f in plan.files:
+        for old, _new in f.moves:
+            if not any(held(k) for k in old):
+                for k in old:
+                    missing.setdefault(k, set()).add(f.rel)
+    if missing:
+        kid, files = next(iter(missing.items()))
+        more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+        others = f"; also missing: {', '.join(k for k in missing if k != kid)}" if len(missing) > 1 else ""
+        raise IdentityError(
+            f"no identity for old key {kid}, needed by {', '.join(sorted(set(files))[:3])}{more}{others}",
+            hint="pass --identity with that key's private key",
+        )
+
+
+def commit_message(plan: Plan, summary: Summary) -> str:
+    lines = [f"sealer reseal: {summary.values} value(s) in {summary.files} file(s)", ""]
+    done = {r.rel: r for r in summary.results if r.resealed}
+    for f in plan.files:
+        r = done.get(f.rel)
+        if r is None:
+            continue
+        for (old, new), n in r.moves.items():
+            lines.append(f"{f.rel}: {n} value(s) {'+'.join(old)} -> {'+'.join(new)}")
+    return "\n".join(lines) + "\n"
+
+
+def git_commit(cfg: Config, plan: Plan, summary: Summary) -> str:
+    """One commit with exactly the resealed files (`git commit --only`), through gitpython."""
+    import git
+
+    repo = git.Repo(cfg.root, search_parent_directories=True)
+    top = Path(repo.working_tree_dir or cfg.root)
+    files = [str(f.path.resolve().relative_to(top.resolve())) for f in plan.files if _resealed(summary, f.rel)]
+    if not files:
+        return ""
+    repo.git.add("--", *files)
+    repo.git.commit("--only", "-m", commit_message(plan, summary), "--", *files)
+    return str(repo.head.commit.hexsha)
+
+
+def check_clean(cfg: Config, plan: Plan) -> None:
+    """--commit refuses when the files it would commit already carry other uncommitted changes."""
+    import git
+
+    try:
+        repo = git.Repo(cfg.root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise InputError("--commit needs a git repository", file=str(cfg.root)) from None
+    top = Path(repo.working_tree_dir or cfg.root).resolve()
+    wanted = {str(f.path.resolve().relative_to(top)) for f in plan.files}
+    dirty = {d.a_path for d in repo.index.diff(None)}
+    if repo.head.is_valid():
+        dirty |= {d.a_path for d in repo.index.diff("HEAD")}
+    else:  # no commit yet: everything in the index is an uncommitted change
+        dirty |= {str(path) for path, _stage in repo.index.entries}
+    dirty |= set(repo.untracked_files)
+    clash = sorted(wanted & dirty)
+    if clash:
+        raise InputError(
+            f"{clash[0]} has uncommitted changes{f' (and {len(clash) - 1} more)' if len(clash) > 1 else ''}",
+            hint="commit or stash them first, or run without --commit",
+        )
+
+
+def _resealed(summary: Summary, rel: str) -> bool:
+    return any(r.rel == rel and r.resealed for r in summary.results)
+
+
+def values_naming(cfg: Config, env: str, kid: str) -> list[tuple[str, str, bool]]:
+    """Every value of `env` sealed to `kid`: (file, value path, sealed to that key only?)."""
+    out = []
+    for _e, path in env_files(cfg, [env]):
+        text = read_text(path)
+        if kid not in text:
+            continue
+        rel = path.relative_to(cfg.root).as_posix()
+        for loc in locate(text, rel):
+            kids = envelope.parse_token(loc.text).kids
+            if kid in kids:
+                out.append((rel, format_path(loc.ctx.path), kids == (kid,)))
+    return out
+
+
+def retire(cfg: Config, env: str, kid: str, *, force: bool = False) -> list[tuple[str, str, bool]]:
+    """Mark a key retired. Refuses while values still name it (listing them), unless forced; returns
+    the values that named it (those sealed to it alone become unreadable)."""
+    from ._registry import set_state
+    from .errors import UsageError
+
+    cfg.registry(env).require(kid)
+    using = values_naming(cfg, env, kid)
+    if using and not force:
+        shown = "; ".join(f"{f} {p}" for f, p, _only in using[:10])
+        more = f" and {len(using) - 10} more" if len(using) > 10 else ""
+        raise UsageError(
+            f"key {kid} of {env} still seals {len(using)} value(s): {shown}{more}",
+            hint=f"run sealer reseal --env {env} first, or pass --force",
+        )
+    set_state(cfg.root, env, kid, "retired")
+    return using

@@ -1,0 +1,537 @@
+"""The writing side: seal a file's plaintext values and set single values. Public keys only."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path as Path_
+from typing import TYPE_CHECKING, Any
+
+from . import _envelope as envelope
+from ._config import Config
+from ._document import (
+    MANIFEST_KEYS,
+    SCOPES_SECRET,
+    SECRET_SECTIONS,
+    TYPE_OF_TAG,
+    Document,
+    Edit,
+    Meta,
+    SealedFile,
+    Selector,
+    apply_edits,
+    line_end,
+    load,
+    meta_edit,
+    newline_of,
+    plaintext_of,
+    replace_scalar,
+    scalar_end,
+    yaml_string,
+)
+from ._fsio import atomic_write, locked, read_text
+from ._keys import Recipient
+from ._valuepath import Path, format_path
+from .errors import EnvironmentMismatch, InputError, PathError, UnsealError, UsageError
+
+if TYPE_CHECKING:
+    from ._signing import SignerKey
+
+
+@dataclass
+class SealReport:
+    source: str
+    env: str
+    sealed: int = 0
+    kept: int = 0
+    stale: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (path, kids) on other keys
+    changed: bool = False
+    signed: int = 0  # documents signed (with --sign-with)
+    dropped: list[int] = field(default_factory=list)  # documents whose signature was dropped
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.source,
+            "env": self.env,
+            "sealed": self.sealed,
+            "unchanged": self.kept,
+            "stale": [{"path": p, "kids": list(k)} for p, k in self.stale],
+            "changed": self.changed,
+            "signed": self.signed,
+            "dropped_signatures": self.dropped,
+        }
+
+
+@dataclass(frozen=True)
+class Signing:
+    """How a write treats signatures. With `key`, every document of the file is signed by that
+    allowed signer. Without it, a change to a signed document is refused, unless `drop` says to
+    remove the signature it would invalidate: a stale signature is never left behind silently."""
+
+    key: SignerKey | None = None
+    name: str = ""  # the key's signer name in the environment's registry
+    drop: bool = False
+
+
+def signing_for(cfg: Config, env: str, key: SignerKey | None, *, drop: bool = False) -> Signing:
+    """Check that `key` is an allowed signer of `env` (signing with any other key is a mistake that
+    check and unseal would refuse later) and bind its registered name."""
+    if key is None:
+        return Signing(drop=drop)
+    if drop:
+        raise UsageError("--sign-with and --drop-signature exclude each other")
+    reg = cfg.registry(env)
+    record = reg.find_signer(key.kid)
+    if record is None:
+        raise UsageError(
+            f"signer key {key.kid} is not an allowed signer of {env}",
+            file=str(reg.path),
+            hint=f"a custodian adds it: sealer signers add {env} NAME {key.public.text}",
+        )
+    return Signing(key, record.name)
+
+
+def resign(old: str, new: str, source: str, *, env: str, signing: Signing | None) -> tuple[str, int, list[int]]:
+    """Bring the signatures of `new` (the edited `old`) in line with `signing`.
+
+    Returns the text, the number of documents signed and the documents whose signature was dropped.
+    Files without signatures cost one substring test unless a key is given."""
+    signing = signing or Signing()
+    if signing.key is None and "signature:" not in old:
+        return new, 0, []
+    from ._signing import content_bytes, sign_document
+
+    after = load(new, source)
+    before = {d.index: d for d in load(old, source).docs} if signing.key is None else {}
+    edits: list[Edit] = []
+    signed = 0
+    dropped: list[int] = []
+    for doc in after.docs:
+        meta = doc.meta
+        if signing.key is not None:
+            meta = meta or Meta(1, env, _scope_for(doc, None, source))
+            signature = sign_document(doc, meta, signing.key, signing.name, source)
+            target_meta = dataclasses.replace(meta, signature=signature)
+            signed += 1
+        else:
+            if meta is None or meta.signature is None:
+                continue
+            sig = meta.signature
+            prev = before.get(doc.index)
+            if (
+                prev is not None
+                and prev.meta is not None
+                and prev.meta.signature == sig
+                and content_bytes(prev, prev.meta, sig.signer, sig.key, source)
+                == content_bytes(doc, meta, sig.signer, sig.key, source)
+            ):
+                continue  # this document did not change: its signature still holds
+            if not signing.drop:
+                raise UsageError(
+                    f"document {doc.index} is signed by {sig.signer!r}; this change would invalidate the signature",
+                    file=source,
+                    hint="pass --sign-with KEY to sign it again, or --drop-signature to remove the signature",
+                )
+            target_meta = dataclasses.replace(meta, signature=None)
+            dropped.append(doc.index)
+        m = meta_edit(new, doc, target_meta)
+        if m is not None:
+            edits.append(m)
+    return (apply_edits(new, edits) if edits else new), signed, dropped
+
+
+def check_env(sf: SealedFile, env: str) -> None:
+    existing = sf.env
+    if existing is not None and existing != env:
+        raise EnvironmentMismatch(
+            f"is already sealed for environment {existing!r}, not {env!r}",
+            file=sf.source,
+            hint=f"use --env {existing}, or start from the plaintext file",
+        )
+
+
+def seal_text(
+    text: str,
+    source: str,
+    *,
+    env: str,
+    recipients: Sequence[Recipient],
+    selector: Selector | None = None,
+    scope: str | None = None,
+    now: int | None = None,
+    signing: Signing | None = None,
+) -> tuple[str, SealReport]:
+    """Seal every selected plaintext value; leave current tokens byte-identical."""
+    sf = load(text, source, selector)
+    check_env(sf, env)
+    now = int(time.time()) if now is None else now
+    current = tuple(r.kid for r in recipients)
+    report = SealReport(source, env)
+    edits: list[Edit] = []
+    for doc in sf.docs:
+        if not doc.leaves and doc.meta is None:
+            continue
+        doc_scope = _scope_for(doc, scope, source)
+        for leaf in doc.leaves:
+            ctx = doc.context(env, doc_scope, leaf.path)
+            if leaf.sealed:
+                tok = leaf.token(source)
+                moved = envelope.mismatches(tok, ctx)
+                if moved:
+                    raise UnsealError(
+                        f"value at {format_path(leaf.path)} was sealed for a different {' and '.join(moved)}",
+                        file=source,
+                        hint=f"set it again: sealer set {source} '{format_path(leaf.path)}'",
+                    )
+                if tok.kids == current:
+                    report.kept += 1
+                else:
+                    report.stale.append((format_path(leaf.path), tok.kids))
+                continue
+            vtype, data = plaintext_of(leaf, source)
+            token = envelope.seal(vtype, data, ctx, recipients, sealed_at=now)
+            edits.append(replace_scalar(text, leaf.node, token, in_flow=leaf.in_flow))
+            report.sealed += 1
+        m = meta_edit(text, doc, Meta(1, env, doc_scope, doc.meta.signature if doc.meta else None))
+        if m is not None:
+            edits.append(m)
+    new = apply_edits(text, edits) if edits else text
+    new, report.signed, report.dropped = resign(text, new, source, env=env, signing=signing)
+    report.changed = new != text
+    return new, report
+
+
+def _scope_for(doc: Document, requested: str | None, source: str) -> str:
+    existing = doc.meta.scope if doc.meta else None
+    scope = requested or existing or doc.default_scope()
+    if existing is not None and scope != existing and any(leaf.sealed for leaf in doc.leaves):
+        raise UsageError(
+            f"document {doc.index} is sealed with scope {existing!r}; changing it to {scope!r} "
+            "needs every value re-sealed",
+            file=source,
+            hint="start from the plaintext, or keep the scope",
+        )
+    if doc.is_secret:
+        if scope not in SCOPES_SECRET:
+            raise UsageError(f"scope {scope!r} is not one of {', '.join(SCOPES_SECRET)} for a Secret", file=source)
+        if scope == "strict" and not doc.name:
+            raise InputError(
+                f"document {doc.index}: a Secret sealed with strict scope needs metadata.name",
+                file=source,
+                hint="add metadata.name, or use --scope namespace",
+            )
+    return scope
+
+
+def set_value(
+    text: str,
+    source: str,
+    path: Path,
+    value: bytes,
+    *,
+    env: str,
+    recipients: Sequence[Recipient],
+    vtype: str | None = None,
+    selector: Selector | None = None,
+    document: int | None = None,
+    now: int | None = None,
+    signing: Signing | None = None,
+) -> str:
+    """Seal one new value at `path`.
+
+    Only that value's line changes (plus the sealer: block when the document is sealed the first time,
+    and its signature when signing or dropping one).
+    """
+    return set_value_report(
+        text,
+        source,
+        path,
+        value,
+        env=env,
+        recipients=recipients,
+        vtype=vtype,
+        selector=selector,
+        document=document,
+        now=now,
+        signing=signing,
+    )[0]
+
+
+def set_value_report(
+    text: str,
+    source: str,
+    path: Path,
+    value: bytes,
+    *,
+    env: str,
+    recipients: Sequence[Recipient],
+    vtype: str | None = None,
+    selector: Selector | None = None,
+    document: int | None = None,
+    now: int | None = None,
+    signing: Signing | None = None,
+) -> tuple[str, list[int]]:
+    """`set_value`, also returning the documents whose signature was dropped."""
+    sf = load(text, source, selector)
+    check_env(sf, env)
+    doc = _pick_document(sf, path, document)
+    now = int(time.time()) if now is None else now
+    scope = _scope_for(doc, None, source)
+    ctx = doc.context(env, scope, path)
+    _check_settable(doc, path, source)
+    if doc.is_secret:
+        vtype = "b" if path[0] == "data" else "s"
+    nodes = _path_nodes(doc.root, path)
+    existing = nodes[-1] if len(nodes) == len(path) + 1 else None
+    if vtype is None:
+        vtype = _existing_type(existing) or "s"
+    _check_value(vtype, value, path, source)
+    token = envelope.seal(vtype, value, ctx, recipients, sealed_at=now)
+    edits = [_insert_or_replace(text, doc, path, nodes, token, source)]
+    m = meta_edit(text, doc, Meta(1, env, scope, doc.meta.signature if doc.meta else None))
+    if m is not None:
+        edits.append(m)
+    new, _signed, dropped = resign(text, apply_edits(text, edits), source, env=env, signing=signing)
+    return new, dropped
+
+
+def _check_value(vtype: str, value: bytes, path: Path, source: str) -> None:
+    if vtype == "b":
+        return
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(
+            f"the new value for {format_path(path)} is not UTF-8 text",
+            file=source,
+            hint="binary values belong under a Secret's data section",
+        ) from None
+    checks = {
+        "i": r"[-+]?[0-9]+",
+        "f": r"[-+]?([0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?|\.inf|\.nan)",
+        "t": r"true|false",
+    }
+    import re
+
+    if vtype in checks and not re.fullmatch(checks[vtype], text):
+        names = {"i": "an integer", "f": "a float", "t": "true or false"}
+        raise InputError(
+            f"the new value for {format_path(path)} must be {names[vtype]}",
+            file=source,
+            hint="pass --type str to store text",
+        )
+
+
+def _check_settable(doc: Document, path: Path, source: str) -> None:
+    """Refuse paths that are not values: the sealer: block, a manifest's identity, a Secret's non-data."""
+    where = format_path(path)
+    if path[0] == "sealer":
+        raise PathError(f"{where}: the sealer: block is sealer's own and is not a value", file=source)
+    if doc.is_secret:
+        if len(path) != 2 or path[0] not in SECRET_SECTIONS or not isinstance(path[1], str):
+            raise PathError(
+                f"{where}: a Secret's values live under data or stringData",
+                file=source,
+                hint='e.g. stringData.password or data["tls.crt"]',
+            )
+    elif doc.is_manifest and path[0] in MANIFEST_KEYS:
+        raise PathError(f"{where}: apiVersion, kind and metadata of a manifest are never sealed", file=source)
+
+
+def _existing_type(node: Any) -> str | None:
+    if node is None or node.id != "scalar":
+        return None
+    if envelope.is_token(node.value):
+        return envelope.parse_token(str(node.value)).vtype
+    return TYPE_OF_TAG.get(str(node.tag))
+
+
+def _pick_document(sf: SealedFile, path: Path, document: int | None) -> Document:
+    if document is not None:
+        for d in sf.docs:
+            if d.index == document:
+                return d
+        raise UsageError(f"there is no document {document}", file=sf.source)
+    if not sf.docs:
+        raise InputError("has no YAML document to set a value in", file=sf.source)
+    if len(sf.docs) == 1:
+        return sf.docs[0]
+    having = [d for d in sf.docs if len(_path_nodes(d.root, path)) == len(path) + 1]
+    if len(having) == 1:
+        return having[0]
+    which = "several documents" if having else "no document"
+    raise UsageError(
+        f"{format_path(path)} exists in {which} of this file",
+        file=sf.source,
+        hint="pass --document N (0 is the first document)",
+    )
+
+
+def _path_nodes(root: Any, path: Path) -> list[Any]:
+    """The nodes from the root along `path`, as far as it exists (the root first)."""
+    nodes = [root]
+    for seg in path:
+        node = nodes[-1]
+        if isinstance(seg, int):
+            if node.id != "sequence" or seg >= len(node.value):
+                break
+            nodes.append(node.value[seg])
+        else:
+            child = None
+            if node.id == "mapping":
+                child = next((v for k, v in node.value if k.id == "scalar" and str(k.value) == seg), None)
+            if child is None:
+                break
+            nodes.append(child)
+    return nodes
+
+
+def _insert_or_replace(text: str, doc: Document, path: Path, nodes: list[Any], token: str, source: str) -> Edit:
+    where = format_path(path)
+    nl = newline_of(text)
+    if any(getattr(n, "anchor", None) for n in nodes[1:]):
+        raise PathError(f"{where} is under an anchor or alias; sealer does not set shared values", file=source)
+    if len(nodes) == len(path) + 1:
+        existing, parent = nodes[-1], nodes[-2]
+        if existing.id != "scalar":
+            raise PathError(f"{where} is a {existing.id}, not a single value", file=source)
+        if existing.tag == "tag:yaml.org,2002:null" and existing.start_mark.index == existing.end_mark.index:
+            # `key:` with nothing after it: put the token after the colon.
+            return Edit(existing.start_mark.index, existing.end_mark.index, " " + token)
+        return replace_scalar(text, existing, token, in_flow=bool(parent.flow_style))
+    key = path[-1]
+    if isinstance(key, int):
+        raise PathError(f"{where} does not exist; sealer set does not append list items", file=source)
+    key_text = yaml_string(key)
+    if len(nodes) < len(path):
+        if len(path) == 2 and doc.is_secret:
+            indent = " " * doc.root.start_mark.column
+            at = line_end(text, doc.root.end_mark.index)
+            prefix = "" if at == 0 or text[at - 1] == "\n" else nl
+            return Edit(at, at, f"{prefix}{indent}{path[0]}:{nl}{indent}  {key_text}: {token}{nl}")
+        raise PathError(
+            f"{format_path(path[:-1])} does not exist", file=source, hint="create the enclosing mapping first"
+        )
+    parent = nodes[-1]
+    if parent.id != "mapping":
+        raise PathError(f"{format_path(path[:-1])} is not a mapping", file=source)
+    if parent.flow_style or not parent.value:
+        raise PathError(
+            f"{format_path(path[:-1])} is an inline or empty mapping; sealer set adds keys only to block mappings",
+            file=source,
+            hint="write the mapping in block style",
+        )
+    last_key, last_val = parent.value[-1]
+    indent = " " * last_key.start_mark.column
+    at = line_end(text, scalar_end(text, last_val))
+    prefix = "" if at == 0 or text[at - 1] == "\n" else nl
+    return Edit(at, at, f"{prefix}{indent}{key_text}: {token}{nl}")
+
+
+@dataclass
+class Target:
+    """What sealing one file needs: its environment, that environment's recipients, the value rule."""
+
+    env: str
+    recipients: list[Recipient]
+    selector: Selector | None
+
+
+def target(cfg: Config, rel: str | None, env: str | None) -> Target:
+    name = cfg.resolve_env(rel, env)
+    reg = cfg.registry(name)
+    recipients = reg.recipients()
+    if not recipients:
+        raise UsageError(
+            f"environment {name!r} has no active key",
+            file=str(reg.path),
+            hint=f"a custodian runs: sealer keys generate {name}",
+        )
+    _refuse_foreign_keys(cfg, name, reg.current(), rel)
+    rule = cfg.rule_for(rel)
+    return Target(name, recipients, rule.selects if rule else None)
+
+
+def _refuse_foreign_keys(cfg: Config, env: str, current: Sequence[Any], rel: str | None) -> None:
+    """Never seal one environment's values to another environment's key: a key registered in two
+    registries (a copy-paste slip) would let the other environment's key holders read them. A
+    recovery key shared by several environments is fine: that is what break-glass keys are."""
+    mine = {k.kid: k.role for k in current}
+    for other in cfg.environments:
+        if other == env:
+            continue
+        for k in cfg.registry(other).keys:
+            if k.kid in mine and not (mine[k.kid] == "recovery" and k.role == "recovery"):
+                raise EnvironmentMismatch(
+                    f"refusing to seal for {env}: its key {k.kid} is also a key of environment {other!r}"
+                    f" (keys/{other}.yaml), so {other}'s key holders could read these values",
+                    file=rel or f"keys/{env}.yaml",
+                    hint="remove the key from one registry (a custodian rotates the affected environment)",
+                )
+
+
+def seal_file(
+    cfg: Config,
+    path: Path_,
+    *,
+    env: str | None = None,
+    scope: str | None = None,
+    out: Path_ | None = None,
+    write: bool = True,
+    sign_with: SignerKey | None = None,
+    drop_signature: bool = False,
+) -> tuple[str, SealReport]:
+    """Seal a file in place (or into `out`), atomically; an unchanged file is not rewritten."""
+    rel = cfg.relpath(path, env=env)
+    t = target(cfg, rel, env)
+    signing = signing_for(cfg, t.env, sign_with, drop=drop_signature)
+    with locked(path):  # a concurrent set/reseal on the same file waits, so no update is lost
+        new, report = seal_text(
+            read_text(path),
+            str(path),
+            env=t.env,
+            recipients=t.recipients,
+            selector=t.selector,
+            scope=scope,
+            signing=signing,
+        )
+        if write and out is not None:
+            atomic_write(out, new.encode())
+        elif write and report.changed:
+            atomic_write(path, new.encode())
+    return new, report
+
+
+def set_in_file(
+    cfg: Config,
+    path: Path_,
+    value_path: Path,
+    value: bytes,
+    *,
+    env: str | None = None,
+    vtype: str | None = None,
+    document: int | None = None,
+    sign_with: SignerKey | None = None,
+    drop_signature: bool = False,
+) -> list[int]:
+    """Set one value in a file; returns the documents whose signature was dropped (see `Signing`)."""
+    rel = cfg.relpath(path, env=env)
+    t = target(cfg, rel, env)
+    signing = signing_for(cfg, t.env, sign_with, drop=drop_signature)
+    with locked(path):
+        new, dropped = set_value_report(
+            read_text(path),
+            str(path),
+            value_path,
+            value,
+            env=t.env,
+            recipients=t.recipients,
+            vtype=vtype,
+            selector=t.selector,
+            document=document,
+            signing=signing,
+        )
+        atomic_write(path, new.encode())
+    return dropped

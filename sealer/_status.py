@@ -1,0 +1,125 @@
+"""`sealer status`: which file is sealed to which key, how old every secret and key is, and whether
+the environment's policy holds. Reads token headers only: no private key needed, so CI can gate on it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _envelope as envelope
+from ._config import Config
+from ._fsio import read_text
+from ._locator import locate
+from ._registry import iso
+from ._rotation import env_files
+from ._valuepath import format_path
+
+
+@dataclass
+class OldValue:
+    file: str
+    path: str
+    sealed_at: int
+    age_days: float
+
+
+@dataclass
+class EnvStatus:
+    env: str
+    keys: list[dict[str, Any]]
+    values_per_kid: dict[str, int]
+    values: int = 0
+    files: int = 0
+    old_values: list[OldValue] = field(default_factory=list)
+    revoked_values: list[OldValue] = field(default_factory=list)
+    overdue_keys: list[str] = field(default_factory=list)
+    files_on_retiring: dict[str, list[str]] = field(default_factory=dict)  # kid -> files
+    unknown_kids: list[str] = field(default_factory=list)
+
+    @property
+    def breaches(self) -> list[str]:
+        out = []
+        if self.old_values:
+            out.append(f"{len(self.old_values)} value(s) older than max_secret_age")
+        if self.revoked_values:
+            out.append(f"{len(self.revoked_values)} value(s) sealed before not_before (revoked)")
+        if self.overdue_keys:
+            out.append(f"key(s) past key_rotation_period: {', '.join(self.overdue_keys)}")
+        if self.unknown_kids:
+            out.append(f"value(s) sealed to keys not in the registry: {', '.join(self.unknown_kids)}")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "keys": self.keys,
+            "files": self.files,
+            "values": self.values,
+            "values_per_kid": self.values_per_kid,
+            "old_values": [v.__dict__ for v in self.old_values],
+            "revoked_values": [v.__dict__ for v in self.revoked_values],
+            "overdue_keys": self.overdue_keys,
+            "files_on_retiring_keys": self.files_on_retiring,
+            "unknown_kids": self.unknown_kids,
+            "breaches": self.breaches,
+        }
+
+
+def status(cfg: Config, env: str | None = None, *, now: float | None = None) -> list[EnvStatus]:
+    now = time.time() if now is None else now
+    out = []
+    for name in [env] if env else list(cfg.environments):
+        reg = cfg.registry(name)
+        policy = cfg.environments[name].policy
+        keys = []
+        for k in reg.keys:
+            age = (now - k.created.timestamp()) / 86400
+            keys.append(
+                {
+                    "kid": k.kid,
+                    "state": k.state,
+                    "role": k.role,
+                    "created": iso(k.created),
+                    "age_days": round(age, 1),
+                    "kind": k.kind,
+                }
+            )
+        st = EnvStatus(name, keys, {})
+        if policy.key_rotation_period is not None:
+            st.overdue_keys = [
+                k.kid
+                for k in reg.current()
+                if k.role == "environment" and now - k.created.timestamp() > policy.key_rotation_period
+            ]
+        per_kid: Counter[str] = Counter()
+        retiring = {k.kid for k in reg.keys if k.state == "retiring"}
+        unknown: set[str] = set()
+        nb = reg.not_before_ts()
+        for _env, path in env_files(cfg, [name]):
+            text = read_text(path)
+            if "ENC[sealer." not in text:
+                continue
+            rel = path.relative_to(cfg.root).as_posix()
+            st.files += 1
+            for loc in locate(text, rel):
+                tok = envelope.parse_token(loc.text)
+                st.values += 1
+                per_kid.update(tok.kids)
+                unknown.update(k for k in tok.kids if reg.find(k) is None)
+                for kid in set(tok.kids) & retiring:
+                    files = st.files_on_retiring.setdefault(kid, [])
+                    if rel not in files:
+                        files.append(rel)
+                age = now - tok.sealed_at
+                old = OldValue(rel, format_path(loc.ctx.path), tok.sealed_at, round(age / 86400, 1))
+                if policy.max_secret_age is not None and age > policy.max_secret_age:
+                    st.old_values.append(old)
+                if nb is not None and tok.sealed_at < nb:
+                    st.revoked_values.append(old)
+        st.values_per_kid = dict(per_kid)
+        st.unknown_kids = sorted(unknown)
+        out.append(st)
+    return out
