@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 SEALER = str(Path(sys.executable).parent / "sealer")
-INTEROP = Path(__file__).resolve().parents[1].parent / "shared" / "interop"
+VECTOR_DIR = Path(__file__).resolve().parent / "vectors"  # public peer test data, see vectors/README.md
 SECRET = (
     "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: shop\nstringData:\n  password: pw-CANARY-1\n"
 )
@@ -37,20 +37,20 @@ def run(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProc
 
 def test_sops_sample_imports_and_round_trips(repo: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> None:
     root, key, env = repo
-    keys = tmp_path / "sops-keys.txt"  # public test keys from shared/interop/sops
-    shutil.copy(INTEROP / "sops" / "keys.txt", keys)
+    keys = tmp_path / "sops-keys.txt"  # public test keys from tests/vectors/sops
+    shutil.copy(VECTOR_DIR / "sops" / "keys.txt", keys)
     keys.chmod(0o600)
     r = run(
         root,
         {**env, "SOPS_AGE_KEY_FILE": str(keys)},
         "import",
         "sops",
-        str(INTEROP / "sops/example.yaml"),
+        str(VECTOR_DIR / "sops/example.yaml"),
         "-o",
         "deploy/prod/example.yaml",
     )
     assert r.returncode == 0, r.stderr
-    expected = json.loads((INTEROP / "sops/expected_plaintext.json").read_text())
+    expected = json.loads((VECTOR_DIR / "sops/expected_plaintext.json").read_text())
     out = run(root, env, "unseal", "deploy/prod/example.yaml", "--format", "json", "-i", str(key))
     assert out.returncode == 0, out.stderr
     content = json.loads(out.stdout)[0]["content"]
@@ -80,9 +80,9 @@ def test_sops_sample_imports_and_round_trips(repo: tuple[Path, Path, dict[str, s
 def test_sops_bad_mac_is_one_line(repo: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> None:
     root, _key, env = repo
     keys = tmp_path / "sops-keys.txt"
-    shutil.copy(INTEROP / "sops" / "keys.txt", keys)
+    shutil.copy(VECTOR_DIR / "sops" / "keys.txt", keys)
     keys.chmod(0o600)
-    text = (INTEROP / "sops/example.yaml").read_text()
+    text = (VECTOR_DIR / "sops/example.yaml").read_text()
     bad = tmp_path / "bad.yaml"
     bad.write_text(text.replace("mac: ENC[AES256_GCM,data:", "mac: ENC[AES256_GCM,data:A", 1))
     r = run(root, {**env, "SOPS_AGE_KEY_FILE": str(keys)}, "import", "sops", str(bad), "--env", "prod")
@@ -92,7 +92,7 @@ def test_sops_bad_mac_is_one_line(repo: tuple[Path, Path, dict[str, str]], tmp_p
 
 def test_sealedsecret_export_import(repo: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> None:
     root, key, env = repo
-    ss = INTEROP / "sealed-secrets"
+    ss = VECTOR_DIR / "sealed-secrets"
     (root / "deploy/prod/db.yaml").write_text(SECRET)
     assert run(root, env, "seal", "deploy/prod/db.yaml").returncode == 0
     out = tmp_path / "db-sealedsecret.yaml"

@@ -1,6 +1,6 @@
 """Bitnami Sealed Secrets interop, against a real kubeseal value and independently made vectors.
 
-Peer data: ../shared/interop/sealed-secrets/ (README.md there says where each file came from).
+Peer data: tests/vectors/sealed-secrets/ (README.md there says where each file came from).
 Real crypto throughout; test certificates are made here with `cryptography`.
 """
 
@@ -10,7 +10,6 @@ import base64
 import contextlib
 import copy
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,23 +25,15 @@ from hypothesis import strategies as st
 from sealer._interop import sealedsecrets as ss
 from sealer.errors import InputError, KeyFormatError, SealerError, UnsealError
 
-PEER = Path(__file__).parents[1].parent / "shared" / "interop" / "sealed-secrets"
+VECTOR_DIR = Path(__file__).parent / "vectors"  # public peer test data, see vectors/README.md
+PEER = VECTOR_DIR / "sealed-secrets"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 REAL_PLAINTEXT = b"sealed-secrets-example"
 
 
-def _peer(name: str) -> Path:
-    path = PEER / name
-    if not path.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{path} is required in CI", pytrace=False)
-        pytest.skip(f"{path} not present (clone shared/ beside the repository)")
-    return path
-
-
 @pytest.fixture(scope="module")
 def vectors() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(_peer("selfmade-vectors.json").read_text())
+    data: dict[str, Any] = json.loads((PEER / "selfmade-vectors.json").read_text())
     return data
 
 
@@ -58,12 +49,12 @@ def vkeys(vectors: dict[str, Any]) -> dict[str, rsa.RSAPrivateKey]:
 
 @pytest.fixture(scope="module")
 def real_keys() -> list[rsa.RSAPrivateKey]:
-    return ss.load_private_keys(_peer("wingkwong-tls.key.pem").read_bytes())
+    return ss.load_private_keys((PEER / "wingkwong-tls.key.pem").read_bytes())
 
 
 @pytest.fixture(scope="module")
 def real_sealed() -> dict[str, Any]:
-    path = _peer("wingkwong-04-sealed-secret.yaml")
+    path = PEER / "wingkwong-04-sealed-secret.yaml"
     (doc,) = ss.load_documents(path.read_text(), str(path))
     return doc
 
@@ -133,7 +124,7 @@ def assert_no_leak(err: BaseException, *plaintexts: bytes) -> None:
 
 
 def test_real_kubeseal_value_opens_with_the_controller_key_pem(real_sealed: dict[str, Any]) -> None:
-    key_pem = _peer("wingkwong-tls.key.pem").read_bytes()
+    key_pem = (PEER / "wingkwong-tls.key.pem").read_bytes()
     assert ss.unseal(real_sealed, key_pem) == {
         "apiVersion": "v1",
         "data": {"token": b64(REAL_PLAINTEXT)},
@@ -144,7 +135,7 @@ def test_real_kubeseal_value_opens_with_the_controller_key_pem(real_sealed: dict
 
 
 def test_real_kubeseal_value_opens_with_the_controller_key_secret_yaml(real_sealed: dict[str, Any]) -> None:
-    key_secret = _peer("wingkwong-sealed-secrets-keynvpcz.yaml").read_bytes()
+    key_secret = (PEER / "wingkwong-sealed-secrets-keynvpcz.yaml").read_bytes()
     keys = ss.load_private_keys(key_secret)
     assert len(keys) == 1
     assert ss.key_fingerprint(keys[0]) == "SHA256:s5na5hZp9IkC+KhFz2q8VYlmbvcGZ8S2wgmgh5ncIdU"
@@ -228,7 +219,7 @@ def test_sealing_matches_kubeseal_output_layout(
     real_sealed: dict[str, Any], real_keys: list[rsa.RSAPrivateKey]
 ) -> None:
     """The input kubeseal was given, sealed here: the same object but for the (random) value."""
-    cert = _peer("wingkwong-tls.crt.pem").read_bytes()
+    cert = (PEER / "wingkwong-tls.crt.pem").read_bytes()
     src = {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -250,17 +241,17 @@ def test_sealing_matches_kubeseal_output_layout(
 
 
 def test_certificates_are_read_without_their_extensions(real_keys: list[rsa.RSAPrivateKey]) -> None:
-    cert_pem = _peer("wingkwong-tls.crt.pem").read_bytes()
+    cert_pem = (PEER / "wingkwong-tls.crt.pem").read_bytes()
     with pytest.raises(ValueError):  # the gotcha: KeyUsage=EncipherOnly without KeyAgreement
         _ = x509.load_pem_x509_certificate(cert_pem).extensions
     key = ss.load_certificate(cert_pem, now=NOW)
     assert key.public_numbers() == real_keys[0].public_key().public_numbers()
-    test_cert = ss.load_certificate(_peer("kubeseal_test-testCert.pem").read_bytes(), now=NOW)
+    test_cert = ss.load_certificate((PEER / "kubeseal_test-testCert.pem").read_bytes(), now=NOW)
     assert test_cert.key_size == 4096 and test_cert.public_numbers().e == 65537
 
 
 def test_kubeseal_test_certificate_seals_until_it_expires() -> None:
-    cert = _peer("kubeseal_test-testCert.pem").read_bytes()
+    cert = (PEER / "kubeseal_test-testCert.pem").read_bytes()
     out = ss.seal(secret(), cert, "strict", now=datetime(2027, 6, 18, tzinfo=UTC))
     assert all(v.startswith("Ag") for v in out["spec"]["encryptedData"].values())
     with pytest.raises(ss.CertificateExpired, match="expired on 2027-06-18") as e:
@@ -456,7 +447,7 @@ def test_seal_refuses_expired_and_non_rsa_certificates(vkeys: dict[str, rsa.RSAP
     ec_cert = make_cert(ec_key, NOW - timedelta(days=1), NOW + timedelta(days=365))
     with pytest.raises(ss.CertificateNotRSA, match="an EC key, not RSA"):
         ss.seal(secret(), ec_cert, "strict", now=NOW)
-    for junk in (b"", b"not a certificate", _peer("wingkwong-tls.key.pem").read_bytes()):
+    for junk in (b"", b"not a certificate", (PEER / "wingkwong-tls.key.pem").read_bytes()):
         with pytest.raises(ss.CertificateError, match="not a PEM certificate"):
             ss.load_certificate(junk)
 

@@ -3,7 +3,7 @@ independent composition (the real `age` CLI for the data key, AES-GCM per value,
 key sources, and every bad input as a typed one-line error.
 
 The sops samples and their keys are public test keys from the sops repository
-(`../shared/interop/sops/`); none of them protects anything.
+(`tests/vectors/sops/`); none of them protects anything.
 """
 
 from __future__ import annotations
@@ -36,11 +36,13 @@ from sealer._interop.sops import (
     SopsUnsupportedError,
     SopsValueError,
 )
+from sealer._interop.sops._goyaml import go_resolve
+from sealer._interop.sops._tree import go_float
 from sealer._keys import Identity, generate_identity
 from sealer.errors import IdentityError, SealerError
 
-INTEROP = Path(__file__).parents[1].parent / "shared" / "interop"
-SAMPLES = INTEROP / "sops"
+VECTOR_DIR = Path(__file__).parent / "vectors"  # public peer test data, see vectors/README.md
+SAMPLES = VECTOR_DIR / "sops"
 SAMPLE_NAMES = ["example.yaml", "example.json", "example.ini", "example.txt"]
 
 
@@ -640,8 +642,8 @@ def test_errors_never_show_plaintext_or_keys(sample_ids: list[Identity], key_fil
     ],
 )
 def test_go_yaml_resolution(text: str, value: Any) -> None:
-    assert sops._go_resolve(text) == value
-    assert type(sops._go_resolve(text)) is type(value)
+    assert go_resolve(text) == value
+    assert type(go_resolve(text)) is type(value)
 
 
 @pytest.mark.parametrize(
@@ -649,7 +651,7 @@ def test_go_yaml_resolution(text: str, value: Any) -> None:
     [(1.0, "1"), (25.4, "25.4"), (1e21, "1000000000000000000000"), (1e-7, "0.0000001"), (-0.0, "-0")],
 )
 def test_go_float_format(value: float, text: str) -> None:
-    assert sops._go_float(value) == text
+    assert go_float(value) == text
 
 
 def test_suggested_rule_mirrors_sealer_selection() -> None:
