@@ -26,6 +26,8 @@ __all__ = [
     "find_identities",
     "parse_identity_file",
     "read_identity_file",
+    "run_key_command",
+    "split_command",
     "user_config_dir",
     "write_identity_file",
 ]
@@ -213,36 +215,54 @@ def _read_files(paths: Sequence[Path]) -> list[Identity]:
 
 
 def _run_identity_command(argv: list[str]) -> list[Identity]:
+    source = f"output of SEALER_IDENTITY_COMMAND ({argv[0]})"
+    return parse_identity_file(_decode(run_key_command(argv, "SEALER_IDENTITY_COMMAND"), source), source)
+
+
+def split_command(command: str, label: str) -> list[str]:
+    """A key command's argv, split as a shell would split it (no shell runs); `label` names the
+    variable it came from. The errors never quote the command: it may hold a secret."""
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        # shlex's message may quote the command; keep it out.
+        raise IdentityError(f"{label} is not a valid command line (unbalanced quotes)") from None
+    if not argv:
+        raise IdentityError(f"{label} is empty")
+    return argv
+
+
+def run_key_command(argv: Sequence[str], label: str, *, env: Mapping[str, str] | None = None) -> bytes:
+    """Run a command that prints private keys and return its stdout: once, no shell, stdin closed,
+    stderr left to the user (a login prompt, an error), within IDENTITY_COMMAND_TIMEOUT and at most
+    1 MiB of output. `env` replaces the environment when given. Errors name `label` and the program."""
     name = argv[0]
-    source = f"output of SEALER_IDENTITY_COMMAND ({name})"
     import subprocess
 
     try:
-        # No shell, stdin closed, stdout captured; stderr goes to the user (a login prompt, an error).
         result = subprocess.run(
-            argv,
+            list(argv),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             timeout=IDENTITY_COMMAND_TIMEOUT,
             check=False,
+            env=None if env is None else dict(env),
         )
     except FileNotFoundError:
-        raise IdentityError(f"SEALER_IDENTITY_COMMAND: command not found: {name}") from None
+        raise IdentityError(f"{label}: command not found: {name}") from None
     except PermissionError:
-        raise IdentityError(f"SEALER_IDENTITY_COMMAND: cannot run {name}: permission denied") from None
+        raise IdentityError(f"{label}: cannot run {name}: permission denied") from None
     except subprocess.TimeoutExpired:
-        raise IdentityError(
-            f"SEALER_IDENTITY_COMMAND: {name} did not finish within {IDENTITY_COMMAND_TIMEOUT:g} s"
-        ) from None
+        raise IdentityError(f"{label}: {name} did not finish within {IDENTITY_COMMAND_TIMEOUT:g} s") from None
     except OSError as err:
-        raise IdentityError(f"SEALER_IDENTITY_COMMAND: cannot run {name}: {err.strerror}") from None
+        raise IdentityError(f"{label}: cannot run {name}: {err.strerror}") from None
     if result.returncode < 0:
-        raise IdentityError(f"SEALER_IDENTITY_COMMAND: {name} was killed by signal {-result.returncode}")
+        raise IdentityError(f"{label}: {name} was killed by signal {-result.returncode}")
     if result.returncode != 0:
-        raise IdentityError(f"SEALER_IDENTITY_COMMAND: {name} failed with exit status {result.returncode}")
+        raise IdentityError(f"{label}: {name} failed with exit status {result.returncode}")
     if len(result.stdout) > MAX_IDENTITY_FILE_SIZE:
-        raise InputError("output is larger than 1 MiB", file=source)
-    return parse_identity_file(_decode(result.stdout, source), source)
+        raise InputError("output is larger than 1 MiB", file=f"output of {label} ({name})")
+    return result.stdout
 
 
 def find_identities(
@@ -279,11 +299,7 @@ def find_identities(
 
     command = env.get("SEALER_IDENTITY_COMMAND", "")
     if command.strip():
-        try:
-            argv = shlex.split(command)
-        except ValueError:
-            # shlex's message may quote the command; keep it out.
-            raise IdentityError("SEALER_IDENTITY_COMMAND is not a valid command line (unbalanced quotes)") from None
+        argv = split_command(command, "SEALER_IDENTITY_COMMAND")
         return IdentitySet(f"SEALER_IDENTITY_COMMAND ({argv[0]})", lambda: _run_identity_command(argv))
 
     base = config_dir if config_dir is not None else user_config_dir(env)

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from .. import _bech32
+from .._format import bech32 as _bech32
 from .._keys import Identity as SealerIdentity
 from .._keys import Recipient as SealerRecipient
 from ..errors import SealerError

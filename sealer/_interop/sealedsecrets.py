@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa, x448, x25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .._valuepath import format_path
+from .._format.valuepath import format_path
 from ..errors import InputError, KeyFormatError, UnsealError
 
 __all__ = [

@@ -1,9 +1,13 @@
-"""A sealed YAML file: find the values to seal, splice tokens in, keep every other byte.
+"""Compose a sealed YAML file: where each value is, what it is, and which ones get sealed.
 
-We parse with ruamel.yaml's composer only to learn *where* each scalar is (character offsets) and
-what it resolves to; all edits are splices into the original text. That is what keeps comments,
-order, quoting and indentation byte-identical, which a dump-after-load cannot promise. Nothing is
-constructed from tags, so untrusted YAML cannot instantiate objects.
+Everything that decides what a file *is* lives here, apart from what its values mean and how it is
+edited. ruamel.yaml's safe composer gives nodes with character offsets (nothing is constructed from
+tags, so untrusted YAML cannot instantiate objects); on top of them this module refuses what sealer
+does not support (YAML 1.1, duplicate or complex keys, custom tags, anchors on sealed values, more
+than `MAX_NODES` values), parses the top-level `sealer:` block and its signature into `Meta` and
+`Signature`, and selects the leaves to seal: every `data` and `stringData` value of a Secret, or
+what the `Selector` picks elsewhere. ruamel is imported inside `load`, not at module import, so
+commands that read no YAML do not pay for it.
 """
 
 from __future__ import annotations
@@ -11,13 +15,14 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._envelope import Context, Token, is_token, parse_token
-from ._valuepath import Path, format_path
-from .errors import InputError, TokenError
+from .._format import Context, Token, is_token, parse_token
+from .._format.valuepath import Path, format_path
+from .._yamlout import yaml_string
+from ..errors import InputError, TokenError
 
 FORMAT_VERSION = 1
 SECRET_SECTIONS = ("data", "stringData")
@@ -369,218 +374,3 @@ def _b64decode(text: str, path: Path, source: str) -> bytes:
             file=source,
             hint="put plain text under stringData instead",
         ) from None
-
-
-# --- plaintext values ----------------------------------------------------------------------------
-
-
-def plaintext_of(leaf: Leaf, source: str) -> tuple[str, bytes]:
-    """The (type, bytes) that get sealed for a plaintext leaf.
-
-    Numbers, booleans and timestamps keep their text exactly as written (`0777`, `0x1F`, `yes` under
-    %YAML 1.1): the reader after unseal then sees what it saw before, whatever YAML version it speaks.
-    """
-    node = leaf.node
-    vtype = TYPE_OF_TAG[str(node.tag)]
-    if leaf.section == "data":
-        return "b", _b64decode(node.value, leaf.path, source)
-    if vtype == "b":
-        if leaf.section == "stringData":
-            raise InputError(f"{format_path(leaf.path)}: binary values belong under data, not stringData", file=source)
-        return "b", _b64decode(node.value, leaf.path, source)
-    if leaf.section == "stringData":
-        return "s", str(node.value).encode()  # Kubernetes reads every stringData value as a string
-    return vtype, str(node.value).encode()
-
-
-def to_python(root: Any, opened: dict[int, tuple[str, bytes, str | None]], source: str) -> Any:
-    """The document as Python data, straight from the composed nodes (no second parse), with
-    unsealed values in place and the sealer: block left out. Aliases are expanded against a budget,
-    so an alias bomb fails instead of exhausting memory."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-    from ruamel.yaml.nodes import ScalarNode
-
-    constructor = YAML(typ="safe", pure=True).constructor
-    budget = [MAX_NODES]
-    tags = {v: k for k, v in TYPE_OF_TAG.items()}
-
-    def scalar(node: Any, path: Path) -> Any:
-        try:
-            return constructor.construct_object(node)
-        except (YAMLError, ValueError, TypeError):
-            raise InputError(
-                f"{format_path(path)}: cannot read this {str(node.tag).rsplit(':', 1)[-1]} value as data",
-                file=source,
-                hint="use --format yaml",
-            ) from None
-
-    def build(node: Any, path: Path) -> Any:
-        budget[0] -= 1
-        if budget[0] < 0:
-            raise InputError(f"more than {MAX_NODES} values once aliases are expanded", file=source)
-        if id(node) in opened:
-            vtype, data, section = opened[id(node)]
-            if vtype == "b":
-                return base64.b64encode(data).decode() if section == "data" else data
-            if vtype == "s":
-                return data.decode("utf-8")
-            return scalar(ScalarNode(tags[vtype], data.decode("utf-8")), path)
-        if node.id == "mapping":
-            out: dict[Any, Any] = {}
-            for k, v in node.value:
-                if k.id != "scalar":
-                    raise InputError(f"{format_path(path)}: complex mapping keys are not supported", file=source)
-                if not path and _scalar_str(k) == "sealer":
-                    continue
-                out[scalar(k, path)] = build(v, (*path, str(k.value)))
-            return out
-        if node.id == "sequence":
-            return [build(v, (*path, i)) for i, v in enumerate(node.value)]
-        if str(node.tag) not in TYPE_OF_TAG and node.tag != _NULL:
-            return str(node.value)  # a custom tag is never constructed: its text stands for it
-        return scalar(node, path)
-
-    return build(root, ())
-
-
-def render_scalar(vtype: str, data: bytes, *, section: str | None) -> str:
-    """A YAML scalar (one line) for an unsealed value of the given type."""
-    if vtype == "b":
-        b64 = base64.b64encode(data).decode()
-        if section == "data":
-            return b64 or '""'  # an empty plain scalar would read back as null
-        return f"!!binary {b64}"
-    text = data.decode("utf-8")
-    return text if vtype in "iftd" else yaml_string(text)
-
-
-def yaml_string(text: str) -> str:
-    """A string as a YAML scalar: plain when that reads back as the same string, else double-quoted."""
-    if _PLAIN_SAFE.fullmatch(text) and text.lower() not in _PLAIN_WORDS:
-        return text
-    return quote_string(text)
-
-
-# Strings written back unquoted: a letter first, no YAML indicators, not a word YAML 1.1 reads as bool/null.
-_PLAIN_SAFE = re.compile(r"[A-Za-z][A-Za-z0-9_./@+-]*")
-_PLAIN_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "y", "n", "null"})
-
-
-def quote_string(s: str) -> str:
-    """A YAML double-quoted string; every non-printable character escaped."""
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif 0x20 <= o < 0x7F or (o > 0xA0 and _printable(o)):
-            out.append(ch)
-        elif o <= 0xFF:
-            out.append(f"\\x{o:02x}")
-        elif o <= 0xFFFF:
-            out.append(f"\\u{o:04x}")
-        else:
-            out.append(f"\\U{o:08x}")
-    out.append('"')
-    return "".join(out)
-
-
-def _printable(o: int) -> bool:
-    # YAML's printable set, minus the BOM and line/paragraph separators that would confuse readers.
-    return not (0xD800 <= o <= 0xDFFF or o in (0xFEFF, 0xFFFE, 0xFFFF, 0x2028, 0x2029, 0x85))
-
-
-# --- splicing ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Edit:
-    start: int
-    end: int
-    text: str
-
-
-def apply_edits(text: str, edits: Sequence[Edit]) -> str:
-    out = []
-    pos = 0
-    for e in sorted(edits, key=lambda e: (e.start, e.end)):
-        if e.start < pos:
-            raise AssertionError("overlapping edits")
-        out.append(text[pos : e.start])
-        out.append(e.text)
-        pos = e.end
-    out.append(text[pos:])
-    return "".join(out)
-
-
-def replace_scalar(text: str, node: Any, new: str, *, in_flow: bool, quote_ok: bool = True) -> Edit:
-    """Replace a scalar's source span with `new`, keeping the original quote style where it can.
-
-    Tokens are quoted inside flow collections, where `,`, `[` and `]` would end a plain scalar. A
-    block scalar's header comment (`key: | # note`) stays after the token.
-    """
-    start, end = node.start_mark.index, scalar_end(text, node)
-    style = node.style
-    token = new.startswith("ENC[")
-    if style in ("|", ">"):
-        header = text[start : text.find("\n", start) if "\n" in text[start:end] else end]
-        comment = re.search(r"[ \t]#.*$", header)
-        return Edit(start, end, new + (comment.group().rstrip("\r") if comment else ""))
-    if style == "'" and quote_ok and "'" not in new and "\n" not in new:
-        return Edit(start, end, f"'{new}'")
-    if token and ((style == '"' and quote_ok) or in_flow):
-        return Edit(start, end, f'"{new}"')
-    return Edit(start, end, new)
-
-
-def scalar_end(text: str, node: Any) -> int:
-    """End of a node's own text. A block scalar's span runs on over trailing blank lines: not those."""
-    end = int(node.end_mark.index)
-    if node.id == "scalar" and node.style in ("|", ">"):
-        end = node.start_mark.index + len(text[node.start_mark.index : end].rstrip(" \t\r\n"))
-    return end
-
-
-def newline_of(text: str) -> str:
-    """The file's line ending, for lines we add: CRLF files stay CRLF."""
-    return "\r\n" if "\r\n" in text else "\n"
-
-
-def meta_edit(text: str, doc: Document, meta: Meta) -> Edit | None:
-    """Insert or update the document's sealer: block; None when it is already right."""
-    if doc.meta == meta:
-        return None
-    indent = " " * doc.root.start_mark.column
-    block = meta.render(indent, newline_of(text))
-    if doc.meta_span is not None:
-        start, end = doc.meta_span
-        # Replace whole lines: from the key's line start to the end of the block's last line.
-        line_start = text.rfind("\n", 0, start) + 1
-        end = line_end(text, end)
-        return Edit(line_start, end, block)
-    at = doc.root.end_mark.index
-    at = line_end(text, at)
-    prefix = "" if at == 0 or text[at - 1] == "\n" else newline_of(text)
-    return Edit(at, at, prefix + block)
-
-
-def remove_meta(text: str, doc: Document) -> Edit | None:
-    if doc.meta_span is None:
-        return None
-    start, end = doc.meta_span
-    return Edit(text.rfind("\n", 0, start) + 1, line_end(text, end), "")
-
-
-def line_end(text: str, index: int) -> int:
-    """The index just past the line break ending the line that `index` is on (or at a line start)."""
-    if index == 0 or index >= len(text) or text[index - 1] == "\n":
-        return index
-    nl = text.find("\n", index)
-    return len(text) if nl < 0 else nl + 1
