@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sealer._envelope import Context
+from sealer._format import Context
 from sealer._keys import generate_identity
 from sealer._seal import seal_text
 

@@ -16,7 +16,7 @@ from _common import IDS, SEALED, SRC, check_message
 from sealer import _locator as tokens
 from sealer._document import load
 from sealer._seal import seal_text
-from sealer._unseal import unseal_file
+from sealer._unseal import UNCHECKED, unseal_file
 from sealer.errors import SealerError
 
 
@@ -40,7 +40,7 @@ def one_input(data: bytes) -> None:
     except SealerError as e:
         check_message(e)
     else:
-        attempt(lambda: unseal_file(sf, IDS.get, env="prod"))
+        attempt(lambda: unseal_file(sf, IDS.get, env="prod", rules=UNCHECKED))
     attempt(lambda: tokens.locate(text, SRC))
     attempt(lambda: seal_text(text, SRC, env="prod", recipients=[k.recipient for k in IDS.values()], now=0))
 

@@ -1,4 +1,4 @@
-"""atheris harness: `sealer._envelope.parse_token` and `unseal` on arbitrary token text.
+"""atheris harness: `sealer._format.parse_token` and `unseal` on arbitrary token text.
 
     .venv/bin/python fuzz/fuzz_token.py -max_total_time=60      (make fuzz runs it)
 
@@ -15,6 +15,7 @@ import atheris
 from _common import CTX, IDS, KEY, check_message
 
 from sealer import _envelope as envelope
+from sealer import _format
 from sealer.errors import SealerError
 
 
@@ -26,13 +27,13 @@ def one_input(data: bytes) -> None:
     else:
         # A well-formed header (type, seal time, the hints of CTX) so the input reaches HPKE and, with
         # two kids, the wrapped-key path; mode 3 leaves the hints to the fuzzer as well.
-        vtype = fdp.PickValueInList(list(envelope.TYPES)).encode()
-        hints = fdp.ConsumeBytes(6) if mode == 3 else envelope.hints(CTX)
+        vtype = fdp.PickValueInList(list(_format.TYPES)).encode()
+        hints = fdp.ConsumeBytes(6) if mode == 3 else _format.hints(CTX)
         blob = vtype + fdp.ConsumeBytes(5).ljust(5, b"\0") + hints + fdp.ConsumeBytes(fdp.remaining_bytes())
         kids = KEY.kid if mode == 1 else f"{KEY.kid}+{'0' * 16}"
         text = f"ENC[sealer.v1,{kids},{base64.urlsafe_b64encode(blob).rstrip(b'=').decode()}]"
     try:
-        token = envelope.parse_token(text)
+        token = _format.parse_token(text)
         opened = envelope.unseal(token, CTX, IDS.get, where="fuzz")
     except SealerError as e:
         check_message(e)

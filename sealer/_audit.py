@@ -34,6 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._format.token import find_tokens
 from .errors import SealerError
 
 __all__ = [
@@ -61,7 +62,6 @@ MAX_LINE = 64 * 1024  # a line longer than this is not ours: reading the tail st
 _EVENT = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _KID = re.compile(r"[0-9a-f]{16}")
 _HASH_TAIL = re.compile(rb',"hash":"([0-9a-f]{64})"\}')
-_TOKEN_KIDS = re.compile(r"ENC\[sealer\.v[0-9]+,([0-9a-f]{16}(?:\+[0-9a-f]{16})*),")
 _FIELDS = ("seq", "time", "actor", "event", "env", "file", "kids", "commit", "result", "reason", "prev", "hash")
 _OFF = ("off", "none", "-")
 
@@ -154,8 +154,8 @@ def default_path(environ: Mapping[str, str] | None = None) -> Path | None:
 def kids_in(text: str) -> tuple[str, ...]:
     """The key ids named by the sealed tokens in `text`, sorted, without parsing YAML."""
     kids: set[str] = set()
-    for m in _TOKEN_KIDS.finditer(text):
-        kids.update(m.group(1).split("+"))
+    for _start, _end, kid_list in find_tokens(text):
+        kids.update(kid_list.split("+"))
     return tuple(sorted(kids))
 
 

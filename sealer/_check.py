@@ -11,26 +11,24 @@ Only what the checks need is imported: no gitpython, and pynacl only when a docu
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _envelope as envelope
-from ._config import KEYS_DIR, Config, Environment, glob_to_regex
+from . import _format
+from ._config import KEYS_DIR, Config, glob_to_regex
 from ._document import load
+from ._format.valuepath import format_path
 from ._fsio import read_text
-from ._valuepath import format_path
+from ._repository import YAML_SUFFIXES, EnvRules, Repository, list_tree
 from .errors import ConfigError, SealerError, TokenError
 
 if TYPE_CHECKING:
     from ._keys import Identity
     from ._registry import Registry
-    from ._signing import SignaturePolicy
 
-YAML_SUFFIXES = (".yaml", ".yml")
 _STRUCTURAL = frozenset({"malformed", "env-mismatch", "no-sealer-block", "token", "moved", "wrong-type"})
 
 
@@ -72,19 +70,6 @@ class CheckReport:
         }
 
 
-@dataclass
-class EnvRules:
-    """What one environment accepts, read once per run from .sealer.yaml and keys/ENV.yaml."""
-
-    env: Environment
-    registry: Registry
-    signatures: SignaturePolicy
-
-    @property
-    def current(self) -> tuple[str, ...]:
-        return self.registry.current_kids()
-
-
 def bare(err: SealerError) -> str:
     """An error's message without its `FILE: ` prefix (the Problem names the file)."""
     text = str(err)
@@ -94,58 +79,21 @@ def bare(err: SealerError) -> str:
 # --- which files -----------------------------------------------------------------------------------
 
 
-def _prefix(pattern: str) -> str:
-    """The directory part of a glob before its first wildcard: where to start walking."""
-    parts = []
-    for seg in pattern.split("/")[:-1]:
-        if any(c in seg for c in "*?["):
-            break
-        parts.append(seg)
-    return "/".join(parts)
-
-
-def _walk(top: Path) -> Iterator[Path]:
-    """Regular files below `top`, hidden ones included (a `.env.yaml` leaks like any other); never
-    into `.git`, never through symlinks."""
-    if top.is_file():
-        yield top
-        return
-    for dirpath, dirnames, filenames in os.walk(top):
-        dirnames[:] = sorted(d for d in dirnames if d != ".git" and not os.path.islink(os.path.join(dirpath, d)))
-        for name in sorted(filenames):
-            p = Path(dirpath, name)
-            if not p.is_symlink() and p.is_file():
-                yield p
-
-
 def env_yaml_files(
     cfg: Config, envs: Sequence[str] | None = None, under: Path | None = None
 ) -> Iterator[tuple[str, str, Path]]:
-    """(env, repo-relative path, file) for every YAML file under the environments' path rules."""
-    wanted = set(envs) if envs is not None else set(cfg.environments)
-    starts: set[Path] = set()
-    for name in wanted:
-        for pattern in cfg.environments[name].paths:
-            starts.add(cfg.root / _prefix(pattern))
-    if under is not None:
-        u = under.resolve()
-        starts = {
-            u if u.is_relative_to(s.resolve()) else s
-            for s in starts
-            if u.is_relative_to(s.resolve()) or s.resolve().is_relative_to(u)
-        }
-    seen: set[Path] = set()
-    for start in sorted(starts):
-        if not start.exists():
-            continue
-        for f in _walk(start):
-            if f in seen or f.suffix not in YAML_SUFFIXES:
-                continue
-            seen.add(f)
-            rel = f.relative_to(cfg.root).as_posix()
-            owner = cfg.env_for(rel)
-            if owner is not None and owner.name in wanted:
-                yield owner.name, rel, f
+    """(env, repo-relative path, file) for every file of the environments (the repository's rule)."""
+    repo = Repository(cfg)
+    for f in repo.files(envs, [under] if under is not None else ()):
+        yield f.env, f.rel, repo.path(f)
+
+
+def _walk(top: Path) -> Iterator[Path]:
+    """Regular files below `top` (for `sealer scan PATH`), by the repository's tree listing."""
+    base = top if top.is_dir() else top.parent
+    for entry in list_tree(base, top):
+        if entry.kind == "file":
+            yield base / entry.rel
 
 
 # --- one file --------------------------------------------------------------------------------------
@@ -201,11 +149,11 @@ def check_text(
                 add("no-sealer-block", "sealed, but its document has no sealer: block (restore the file from git)")
                 continue
             try:
-                tok = envelope.parse_token(leaf.text)
+                tok = _format.parse_token(leaf.text)
             except TokenError as e:
                 add("token", bare(e))
                 continue
-            moved = envelope.mismatches(tok, doc.context(meta.env, meta.scope, leaf.path))
+            moved = _format.mismatches(tok, doc.context(meta.env, meta.scope, leaf.path))
             if moved:
                 add("moved", f"sealed for a different {' and '.join(moved)} (moved, copied or altered; set it again)")
                 continue
@@ -214,55 +162,31 @@ def check_text(
                 add("wrong-type", "holds a value of the wrong type for its section (set it again)")
                 continue
             if rules is not None:
-                _value_policy(rules, tok, now, add)
+                for code, message in rules.value_problems(tok, now):
+                    add(code, message)
     if rules is not None:
-        for err in rules.signatures.problems(sf):
+        for err in rules.signature_problems(sf, rel):
             problems.append(Problem(rel, err.code, bare(err)))
     opened = 0
     if identity_for is not None and values and not any(p.code in _STRUCTURAL for p in problems):
-        from ._unseal import unseal_file
+        from ._unseal import UNCHECKED, unseal_file
 
         try:
-            opened = unseal_file(sf, identity_for, env=env, structured=True).values
+            opened = unseal_file(sf, identity_for, rules=UNCHECKED).values  # policy is reported above
         except SealerError as e:
             problems.append(Problem(rel, "unseal", bare(e)))
     problems.sort(key=lambda p: (p.line is None, p.line or 0))  # in file order; whole-document ones last
     return problems, values, opened
 
 
-def _value_policy(rules: EnvRules, tok: envelope.Token, now: float, add: Callable[[str, str], None]) -> None:
-    reg, policy = rules.registry, rules.env.policy
-    current = rules.current
-    extra = [k for k in tok.kids if k not in current]
-    missing = [k for k in current if k not in tok.kids]
-    if extra:
-        records = {k: reg.find(k) for k in extra}
-        states = ", ".join(f"{k} ({r.state if r else 'not in the registry'})" for k, r in records.items())
-        add("stale-key", f"sealed to {states}, not only to the current keys (run: sealer reseal --env {reg.env})")
-    elif missing:
-        add("missing-key", f"not sealed to current key {', '.join(missing)} (run: sealer reseal --env {reg.env})")
-    nb = reg.not_before_ts()
-    if nb is not None and tok.sealed_at < nb:
-        add("revoked", f"sealed before {reg.env}'s not_before: revoked, set a fresh value")
-    elif policy.max_secret_age is not None and now - tok.sealed_at > policy.max_secret_age:
-        days = (now - tok.sealed_at) / 86400
-        limit = policy.max_secret_age / 86400
-        add("too-old", f"sealed {days:.0f} days ago, older than max_secret_age ({limit:g} days): set a fresh value")
-
-
 # --- an environment --------------------------------------------------------------------------------
 
 
 def env_rules(cfg: Config, env: str, registry: Registry | None = None) -> EnvRules:
-    from ._signing import SignaturePolicy
-
-    reg = registry or cfg.registry(env)
-    return EnvRules(cfg.environments[env], reg, SignaturePolicy.of(reg, cfg.environments[env].policy))
+    return EnvRules.of(cfg.environments[env], registry or cfg.registry(env))
 
 
-def registry_problems(
-    rules: EnvRules, registries: dict[str, Registry], now: float, *, has_files: bool = True
-) -> list[Problem]:
+def registry_problems(cfg: Config, rules: EnvRules, now: float, *, has_files: bool = True) -> list[Problem]:
     """Problems of an environment as a whole: no key (when it has files), a key past its rotation
     period, a key also registered for another environment, no allowed signer where signatures are
     required."""
@@ -273,7 +197,7 @@ def registry_problems(
         out.append(
             Problem(where, "no-key", f"environment {reg.env} has no active key (sealer keys generate {reg.env})")
         )
-    period = rules.env.policy.key_rotation_period
+    period = rules.environment.policy.key_rotation_period
     for k in reg.current():
         if period is not None and k.role == "environment" and now - k.created.timestamp() > period:
             out.append(
@@ -283,21 +207,16 @@ def registry_problems(
                     f"key {k.kid} is older than key_rotation_period (sealer keys rotate {reg.env})",
                 )
             )
-    for other, oreg in registries.items():
-        if other == reg.env:
-            continue
-        for k in reg.keys:
-            theirs = oreg.find(k.kid)
-            if theirs is not None and not (k.role == "recovery" and theirs.role == "recovery"):
-                out.append(
-                    Problem(
-                        where,
-                        "shared-key",
-                        f"key {k.kid} is also a key of environment {other!r}: values of one"
-                        " are readable by the other's key holders",
-                    )
-                )
-    if rules.env.policy.require_signature and not reg.signers:
+    for kid, other in Repository(cfg).shared_keys(reg.env):
+        out.append(
+            Problem(
+                where,
+                "shared-key",
+                f"key {kid} is also a key of environment {other!r}: values of one"
+                " are readable by the other's key holders",
+            )
+        )
+    if rules.environment.policy.require_signature and not reg.signers:
         out.append(
             Problem(
                 where, "no-signer", f"{reg.env} requires signatures but lists no allowed signer (sealer signers add)"
@@ -360,7 +279,7 @@ def check(
     for name in envs:
         if name in registries:
             rules[name] = env_rules(cfg, name, registries[name])
-            report.problems += registry_problems(rules[name], registries, now, has_files=name in with_files)
+            report.problems += registry_problems(cfg, rules[name], now, has_files=name in with_files)
     for env, rel, f in files:
         report.files += 1
         try:

@@ -101,9 +101,10 @@ class Config:
     scan_exclude: tuple[str, ...] = ()  # globs `sealer scan` skips (test fixtures holding published keys)
 
     @classmethod
-    def load(cls, root: Path) -> Config:
+    def load(cls, root: Path, *, text: str | None = None) -> Config:
+        """`.sealer.yaml` of `root`, or its `text` as read elsewhere (a git commit's blob)."""
         path = root / CONFIG_NAME
-        data = load_yaml_mapping(path)
+        data = load_yaml_mapping(path, text=text)
         envs_raw = data.get("environments") or {}
         if not isinstance(envs_raw, dict):
             raise ConfigError("'environments' must be a mapping of name to settings", file=str(path))
@@ -273,11 +274,11 @@ def write_config(root: Path, envs: Sequence[str]) -> None:
     atomic_write(root / CONFIG_NAME, "\n".join(lines).encode())
 
 
-def load_yaml_mapping(path: Path) -> dict[str, Any]:
+def load_yaml_mapping(path: Path, *, text: str | None = None) -> dict[str, Any]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
-    text = read_text(path)
+    text = read_text(path) if text is None else text
     try:
         data = YAML(typ="safe", pure=True).load(text)
     except YAMLError as e:

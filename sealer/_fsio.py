@@ -13,7 +13,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import IdentityError, InputError, SealerError
+from .errors import IdentityError, InputError, Refused, SealerError
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 
@@ -154,10 +154,9 @@ def read_private_file(path: str | Path, *, what: str, limit: int, unsafe: type[S
 
 def refuse_inside(path: Path, root: Path | None, *, force: bool) -> None:
     """Private keys are written outside the repository: a committed key is a leaked key."""
-    from .errors import UsageError
 
     if root is not None and not force and path.resolve().is_relative_to(root.resolve()):
-        raise UsageError(
+        raise Refused(
             f"refusing to write a private key inside the repository ({path})",
             hint="choose --out outside it, or pass --force if you really mean it",
         )

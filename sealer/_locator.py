@@ -15,13 +15,12 @@ import functools
 import re
 from dataclasses import dataclass
 
-from . import _envelope as envelope
+from . import _format
 from ._document import SealedFile, load
-from ._envelope import Context
-from ._valuepath import Path, Segment, format_path
+from ._format import Context
+from ._format.valuepath import Path, Segment, format_path
 from .errors import TokenError
 
-TOKEN_RE = re.compile(r"ENC\[sealer\.[^\]\s]*\]")
 _KEY = re.compile(
     r"""(?P<key>[^\s#'"&*!|>%@`{}\[\],?:-][^:#'"]*?|"(?P<dq>[^"\\]*)"|'(?P<sq>[^']*)')"""
     r"[ \t]*:(?:[ \t]+|$)"
@@ -40,13 +39,13 @@ class Located:
     ctx: Context
 
     @functools.cached_property
-    def token(self) -> envelope.Token:
-        return envelope.parse_token(self.text)
+    def token(self) -> _format.Token:
+        return _format.parse_token(self.text)
 
 
 def locate(text: str, source: str, *, fast: bool = True) -> list[Located]:
     """All tokens of a sealed file with their contexts; the fast scanner if it can, else ruamel."""
-    if "ENC[sealer." not in text:
+    if not _format.mentions_tokens(text):
         return []
     found = _scan(text) if fast else None
     if found is not None and all(_hints_match(t) for t in found):
@@ -73,7 +72,7 @@ def from_document(sf: SealedFile, source: str) -> list[Located]:
 
 def _hints_match(t: Located) -> bool:
     try:
-        return not envelope.mismatches(t.token, t.ctx)
+        return not _format.mismatches(t.token, t.ctx)
     except Exception:
         return False
 
@@ -124,7 +123,7 @@ def _scan_docs(text: str) -> list[Located]:
         line_start = pos
         pos += len(line)
         body = line.rstrip("\r\n")
-        tokens_seen += body.count("ENC[sealer.")
+        tokens_seen += _format.count_mentions(body)
         stripped = body.lstrip(" ")
         col = len(body) - len(stripped)
         if block_col >= 0:
@@ -173,7 +172,7 @@ def _scan_docs(text: str) -> list[Located]:
         elif not dashed:
             # A continuation line of a multi-line scalar: harmless unless it holds a token, or is a
             # key the pattern above does not read (then every path below it would be wrong).
-            if not scalar_open or "ENC[sealer." in rest or _LOOKS_LIKE_KEY.search(rest):
+            if not scalar_open or _format.mentions_tokens(rest) or _LOOKS_LIKE_KEY.search(rest):
                 raise _GiveUp
             if not (stack and stack[-1][0] < c):
                 raise _GiveUp
@@ -184,12 +183,12 @@ def _scan_docs(text: str) -> list[Located]:
         value = _value(rest)
         scalar_open = value is not None or rest[0] in "\"'"
         if value is None:
-            if "ENC[sealer." in rest:
+            if _format.mentions_tokens(rest):
                 raise _GiveUp
             continue
         _note(doc, path, value)
-        if value.startswith("ENC[sealer."):
-            if TOKEN_RE.fullmatch(value) is None:
+        if _format.is_token(value):
+            if not _format.is_well_formed(value):
                 raise _GiveUp
             pending.append((line_start + body.index(value, c), value, path))
     finish()

@@ -6,17 +6,20 @@ Everything here works on in-memory plaintext; writing it anywhere is the caller'
 from __future__ import annotations
 
 import base64
-import io
 import json
+import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from . import _yamlout
+from ._format.valuepath import Path, format_path
 from ._unseal import Unsealed, UnsealedDoc
 from .errors import InputError
 
 FORMATS = ("yaml", "k8s", "dotenv", "json")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DOTENV_BARE = re.compile(r"[A-Za-z0-9_./:@%+,=-]*")  # nothing a shell expands, splits or globs
 
 
 def render(files: Sequence[Unsealed], fmt: str) -> tuple[str, list[str]]:
@@ -26,10 +29,7 @@ def render(files: Sequence[Unsealed], fmt: str) -> tuple[str, list[str]]:
     if fmt == "k8s":
         return _k8s(files)
     if fmt == "json":
-        items = [
-            {"file": f.source, "document": d.index, "content": _jsonable(d.content)} for f in files for d in f.docs
-        ]
-        return json.dumps(items, indent=2, ensure_ascii=False) + "\n", []
+        return _json(files), []
     if fmt == "dotenv":
         env, notes = environment(files)
         return "".join(f"{k}={_dotenv_quote(v)}\n" for k, v in env.items()), notes
@@ -47,29 +47,50 @@ def _yaml(files: Sequence[Unsealed]) -> str:
 
 
 def _k8s(files: Sequence[Unsealed]) -> tuple[str, list[str]]:
-    from ruamel.yaml import YAML
-
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # keep the author's key order
-    yaml.width = 1 << 20  # never fold long values (certificates, tokens)
-    yaml.representer.add_representer(str, _represent_str)
-    out = io.StringIO()
+    out = []
     notes = []
     for f in files:
         for d in f.docs:
             if not d.is_manifest:
                 notes.append(f"{f.source}: document {d.index} is not a Kubernetes manifest; skipped")
                 continue
-            out.write("---\n")
-            yaml.dump(_jsonable(d.content), out)
-    return out.getvalue(), notes
+            out.append("---\n")
+            out.append(_yamlout.dumps(_jsonable(d.content)))
+    return "".join(out), notes
 
 
-def _represent_str(representer: Any, data: str) -> Any:
-    """Multi-line text as a literal block, the way people write certificates in manifests."""
-    literal = "\n" in data and all(c == "\n" or c.isprintable() for c in data) and data == data.rstrip(" ")
-    return representer.represent_scalar("tag:yaml.org,2002:str", data, style="|" if literal else None)
+def _json(files: Sequence[Unsealed]) -> str:
+    items = [{"file": f.source, "document": d.index, "content": _jsonable(d.content)} for f in files for d in f.docs]
+    try:
+        return json.dumps(items, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    except ValueError:
+        for f, item in zip([u for u in files for _ in u.docs], items, strict=True):
+            bad = _non_finite(item["content"], ())
+            if bad is not None:
+                where = format_path(bad) or "the document"
+                if len(f.docs) > 1:
+                    where = f"document {item['document']}: {where}"
+                raise InputError(
+                    f"{where} is NaN/infinite, which JSON cannot represent; use --format yaml", file=f.source
+                ) from None
+        raise
+
+
+def _non_finite(v: Any, path: Path) -> Path | None:
+    """The path of the first NaN or infinite float in `v`, if any."""
+    if isinstance(v, float):
+        return None if math.isfinite(v) else path
+    if isinstance(v, dict):
+        items: Iterable[tuple[str | int, Any]] = v.items()
+    elif isinstance(v, list):
+        items = enumerate(v)
+    else:
+        return None
+    for k, x in items:
+        found = _non_finite(x, (*path, k))
+        if found is not None:
+            return found
+    return None
 
 
 def environment(files: Sequence[Unsealed]) -> tuple[dict[str, str], list[str]]:
@@ -79,10 +100,16 @@ def environment(files: Sequence[Unsealed]) -> tuple[dict[str, str], list[str]]:
     notes = []
     for f in files:
         for d in f.docs:
-            for name, value, where in _pairs(d):
+            for name, value, where in _pairs(d, f.source):
                 if not _ENV_NAME.fullmatch(name):
                     notes.append(f"{f.source}: {where} is not a valid environment variable name; skipped")
                     continue
+                if "\0" in value:
+                    raise InputError(
+                        f"{where} contains a NUL character, which no environment variable can hold",
+                        file=f.source,
+                        hint="use --format yaml or json",
+                    )
                 if name in env:
                     raise InputError(
                         f"{where} and {origin[name]} both become ${name}",
@@ -94,7 +121,7 @@ def environment(files: Sequence[Unsealed]) -> tuple[dict[str, str], list[str]]:
     return env, notes
 
 
-def _pairs(d: UnsealedDoc) -> Iterator[tuple[str, str, str]]:
+def _pairs(d: UnsealedDoc, source: str) -> Iterator[tuple[str, str, str]]:
     content = d.content
     if not isinstance(content, dict):
         return
@@ -104,7 +131,7 @@ def _pairs(d: UnsealedDoc) -> Iterator[tuple[str, str, str]]:
             try:
                 yield str(key), raw.decode("utf-8"), f"data.{key}"
             except UnicodeDecodeError:
-                raise InputError(f"data.{key} is binary and cannot be an environment variable") from None
+                raise InputError(f"data.{key} is binary and cannot be an environment variable", file=source) from None
         for key, v in (content.get("stringData") or {}).items():
             yield str(key), _text(v), f"stringData.{key}"
         return
@@ -136,12 +163,11 @@ def _text(v: Any) -> str:
 
 
 def _dotenv_quote(v: str) -> str:
-    if re.fullmatch(r"[A-Za-z0-9_./:@%+,=-]*", v):
+    """A value that a POSIX shell sourcing the file (`set -a; . ./out.env`) takes literally: bare when
+    no character could mean anything to it, else single-quoted (`'` as `'\\''`; newlines stay)."""
+    if _DOTENV_BARE.fullmatch(v):
         return v
-    if "'" not in v and "\n" not in v:
-        return f"'{v}'"
-    escaped = v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("$", "\\$")
-    return f'"{escaped}"'
+    return "'" + v.replace("'", "'\\''") + "'"
 
 
 def _jsonable(v: Any) -> Any:

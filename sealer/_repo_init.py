@@ -6,13 +6,13 @@ from pathlib import Path
 
 from ._config import CONFIG_NAME, KEYS_DIR, write_config
 from ._registry import Registry
-from .errors import UsageError
+from .errors import Refused, UsageError
 
 
 def init_repo(root: Path, envs: list[str]) -> list[Path]:
     root.mkdir(parents=True, exist_ok=True)
     if (root / CONFIG_NAME).exists():
-        raise UsageError(f"{root / CONFIG_NAME} already exists", hint="edit it to add environments")
+        raise Refused(f"{root / CONFIG_NAME} already exists", hint="edit it to add environments")
     if len(set(envs)) != len(envs):
         raise UsageError("an environment is named twice")
     write_config(root, envs)

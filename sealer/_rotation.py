@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _envelope as envelope
+from . import _format
 from ._config import Config
+from ._format.valuepath import format_path
 from ._fsio import atomic_write, fsync_dir, locked, read_text
 from ._keys import Identity, Recipient, parse_identity, parse_recipient
 from ._locator import Located, locate
-from ._valuepath import format_path
-from .errors import IdentityError, InputError, SealerError, UnsealError, UsageError
+from ._repository import Repository
+from .errors import IdentityError, InputError, Refused, SealerError, UnsealError, UsageError
 
 if TYPE_CHECKING:
     from ._signing import SignerKey
@@ -69,17 +71,11 @@ class Plan:
         }
 
 
-def env_files(cfg: Config, envs: Iterable[str]) -> Iterator[tuple[str, Path]]:
-    """(env, file) for every YAML file under each environment's path rules."""
-    wanted = set(envs)
-    for path in sorted(cfg.root.rglob("*")):
-        rel_parts = path.relative_to(cfg.root).parts
-        if any(p.startswith(".") for p in rel_parts) or path.suffix not in (".yaml", ".yml"):
-            continue
-        rel = path.relative_to(cfg.root).as_posix()
-        owner = cfg.env_for(rel)
-        if owner is not None and owner.name in wanted and path.is_file():
-            yield owner.name, path
+def env_files(cfg: Config, envs: Iterable[str], under: Sequence[Path] = ()) -> Iterator[tuple[str, Path]]:
+    """(env, file) for every file of the environments, by the repository's one file rule."""
+    repo = Repository(cfg)
+    for f in repo.files(envs, under):
+        yield f.env, repo.path(f)
 
 
 def make_plan(cfg: Config, paths: Sequence[Path] = (), env: str | None = None) -> Plan:
@@ -90,7 +86,7 @@ def make_plan(cfg: Config, paths: Sequence[Path] = (), env: str | None = None) -
         candidates = []
         for p in paths:
             files = (
-                [p] if p.is_file() else [f for _e, f in env_files(cfg, envs) if f.resolve().is_relative_to(p.resolve())]
+                [p] if p.is_file() else [f for _e, f in env_files(cfg, envs, [p])]
             )
             for f in files:
                 rel = cfg.relpath(f)
@@ -103,17 +99,14 @@ def make_plan(cfg: Config, paths: Sequence[Path] = (), env: str | None = None) -
     for e, f in candidates:
         text = read_text(f)
         moves: Counter[tuple[tuple[str, ...], tuple[str, ...]]] = Counter()
-        for m in _KIDS.finditer(text):
+        for _start, _end, kid_list in _format.find_tokens(text):
             plan.values_total += 1
-            kids = tuple(m.group(1).split("+"))
+            kids = tuple(kid_list.split("+"))
             if kids != current[e]:
                 moves[(kids, current[e])] += 1
         if moves:
             plan.files.append(FilePlan(f, cfg.relpath(f) or str(f), e, sum(moves.values()), moves))
     return plan
-
-
-_KIDS = re.compile(r"ENC\[sealer\.v[0-9]+,([0-9a-f+]+),")  # the kid list, readable without decoding
 
 
 @dataclass
@@ -154,14 +147,14 @@ class Summary:
 _IDENTITIES: dict[str, Identity] = {}
 _RECIPIENTS: dict[str, list[Recipient]] = {}
 _NOT_BEFORE: dict[str, int | None] = {}
-_SIGNING: dict[str, Any] = {}  # env -> seal.Signing (the signer key travels like the identities)
+_SIGNING: dict[str, Any] = {}  # env -> _signing.Signing (the signer key travels like the identities)
 
 
 def _init_worker(
     identities: list[str],
     recipients: dict[str, list[str]],
     not_before: dict[str, int | None],
-    signing: tuple[str | None, dict[str, str], bool] | None = None,
+    signing: tuple[str | None, dict[str, Any]] | None = None,
 ) -> None:
     global _IDENTITIES, _RECIPIENTS, _NOT_BEFORE, _SIGNING
     if identities:
@@ -169,12 +162,13 @@ def _init_worker(
         _RECIPIENTS = {e: [parse_recipient(r) for r in rs] for e, rs in recipients.items()}
         _NOT_BEFORE = not_before
     if signing is not None:
-        from ._seal import Signing
+        import dataclasses
+
         from ._signing import parse_signer_secret
 
-        secret, names, drop = signing
+        secret, templates = signing  # env -> its Signing, without the key
         key = parse_signer_secret(secret) if secret else None
-        _SIGNING = {e: Signing(key, names.get(e, ""), drop) for e in recipients}
+        _SIGNING = {e: dataclasses.replace(t, key=key) for e, t in templates.items()}
 
 
 def _worker_start(parent: int, *initargs: Any) -> None:
@@ -274,9 +268,10 @@ def reseal_file(job: tuple[str, str, str]) -> FileResult:
         new_text = "".join(out)
         signing = _SIGNING.get(env)
         if (signing is not None and signing.key is not None) or "signature:" in text:
-            from ._seal import resign
+            from ._signing import resign
 
-            new_text = resign(text, new_text, rel, env=env, signing=signing)[0]
+            # fresh=False: these tokens hold the old ones' values, vouched for only by a valid signature
+            new_text = resign(text, new_text, rel, env=env, signing=signing, fresh=False, path=rel)[0]
         with locked(path):
             if read_text(path) != text:
                 result.changed_on_disk = True
@@ -303,17 +298,22 @@ def reseal(
     """Carry out a plan in parallel. Refuses up front when a stale value has no identity we hold,
     and, without `sign_with` or `drop_signature`, when a file to re-seal holds signed documents
     (re-sealing changes their tokens, so their signatures would go stale)."""
-    from ._seal import signing_for
+    import dataclasses
+
+    from ._signing import refuse_unvouched, signing_for
 
     _check_identities(plan, identity_for)
     _remove_stale_temp_files({f.path.parent for f in plan.files})
     started = time.perf_counter()
     envs = {f.env for f in plan.files}
     regs = {e: cfg.registry(e) for e in envs}
-    names = {e: signing_for(cfg, e, sign_with, drop=drop_signature).name for e in sorted(envs)}
+    signings = {e: signing_for(cfg, e, sign_with, drop=drop_signature) for e in sorted(envs)}
     if sign_with is None and not drop_signature:
         _refuse_signed(plan)
-    signing = (sign_with.encode() if sign_with else None, names, drop_signature)
+    elif sign_with is not None:  # a tampered or someone else's document: refused before any file is written
+        refuse_unvouched([(str(f.path), f.rel, signings[f.env], f.env) for f in plan.files])
+    templates = {e: dataclasses.replace(s, key=None) for e, s in signings.items()}  # the key travels as text
+    signing = (sign_with.encode() if sign_with else None, templates)
     ids = [i for i in map(identity_for, sorted(plan.old_kids())) if i is not None]
     jobs = [(str(f.path), f.rel, f.env) for f in plan.files]
     recipients = {e: [r.encode() for r in regs[e].recipients()] for e in envs}
@@ -458,7 +458,7 @@ def values_naming(cfg: Config, env: str, kid: str) -> list[tuple[str, str, bool]
             continue
         rel = path.relative_to(cfg.root).as_posix()
         for loc in locate(text, rel):
-            kids = envelope.parse_token(loc.text).kids
+            kids = _format.parse_token(loc.text).kids
             if kid in kids:
                 out.append((rel, format_path(loc.ctx.path), kids == (kid,)))
     return out
@@ -468,14 +468,13 @@ def retire(cfg: Config, env: str, kid: str, *, force: bool = False) -> list[tupl
     """Mark a key retired. Refuses while values still name it (listing them), unless forced; returns
     the values that named it (those sealed to it alone become unreadable)."""
     from ._registry import set_state
-    from .errors import UsageError
 
     cfg.registry(env).require(kid)
     using = values_naming(cfg, env, kid)
     if using and not force:
         shown = "; ".join(f"{f} {p}" for f, p, _only in using[:10])
         more = f" and {len(using) - 10} more" if len(using) > 10 else ""
-        raise UsageError(
+        raise Refused(
             f"key {kid} of {env} still seals {len(using)} value(s): {shown}{more}",
             hint=f"run sealer reseal --env {env} first, or pass --force",
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from pathlib import Path as Path_
 from typing import TYPE_CHECKING, Any
 
 from . import _envelope as envelope
+from . import _format
 from ._config import Config
 from ._document import (
     MANIFEST_KEYS,
@@ -31,10 +31,14 @@ from ._document import (
     scalar_end,
     yaml_string,
 )
+from ._format.valuepath import Path, format_path
 from ._fsio import atomic_write, locked, read_text
 from ._keys import Recipient
-from ._valuepath import Path, format_path
-from .errors import EnvironmentMismatch, InputError, PathError, UnsealError, UsageError
+from ._repository import Repository
+from ._signing import Signing as Signing  # moved to _signing; re-exported for callers of _seal
+from ._signing import resign as resign
+from ._signing import signing_for as signing_for
+from .errors import EnvironmentMismatch, InputError, PathError, Refused, UnsealError, UsageError
 
 if TYPE_CHECKING:
     from ._signing import SignerKey
@@ -62,84 +66,6 @@ class SealReport:
             "signed": self.signed,
             "dropped_signatures": self.dropped,
         }
-
-
-@dataclass(frozen=True)
-class Signing:
-    """How a write treats signatures. With `key`, every document of the file is signed by that
-    allowed signer. Without it, a change to a signed document is refused, unless `drop` says to
-    remove the signature it would invalidate: a stale signature is never left behind silently."""
-
-    key: SignerKey | None = None
-    name: str = ""  # the key's signer name in the environment's registry
-    drop: bool = False
-
-
-def signing_for(cfg: Config, env: str, key: SignerKey | None, *, drop: bool = False) -> Signing:
-    """Check that `key` is an allowed signer of `env` (signing with any other key is a mistake that
-    check and unseal would refuse later) and bind its registered name."""
-    if key is None:
-        return Signing(drop=drop)
-    if drop:
-        raise UsageError("--sign-with and --drop-signature exclude each other")
-    reg = cfg.registry(env)
-    record = reg.find_signer(key.kid)
-    if record is None:
-        raise UsageError(
-            f"signer key {key.kid} is not an allowed signer of {env}",
-            file=str(reg.path),
-            hint=f"a custodian adds it: sealer signers add {env} NAME {key.public.text}",
-        )
-    return Signing(key, record.name)
-
-
-def resign(old: str, new: str, source: str, *, env: str, signing: Signing | None) -> tuple[str, int, list[int]]:
-    """Bring the signatures of `new` (the edited `old`) in line with `signing`.
-
-    Returns the text, the number of documents signed and the documents whose signature was dropped.
-    Files without signatures cost one substring test unless a key is given."""
-    signing = signing or Signing()
-    if signing.key is None and "signature:" not in old:
-        return new, 0, []
-    from ._signing import content_bytes, sign_document
-
-    after = load(new, source)
-    before = {d.index: d for d in load(old, source).docs} if signing.key is None else {}
-    edits: list[Edit] = []
-    signed = 0
-    dropped: list[int] = []
-    for doc in after.docs:
-        meta = doc.meta
-        if signing.key is not None:
-            meta = meta or Meta(1, env, _scope_for(doc, None, source))
-            signature = sign_document(doc, meta, signing.key, signing.name, source)
-            target_meta = dataclasses.replace(meta, signature=signature)
-            signed += 1
-        else:
-            if meta is None or meta.signature is None:
-                continue
-            sig = meta.signature
-            prev = before.get(doc.index)
-            if (
-                prev is not None
-                and prev.meta is not None
-                and prev.meta.signature == sig
-                and content_bytes(prev, prev.meta, sig.signer, sig.key, source)
-                == content_bytes(doc, meta, sig.signer, sig.key, source)
-            ):
-                continue  # this document did not change: its signature still holds
-            if not signing.drop:
-                raise UsageError(
-                    f"document {doc.index} is signed by {sig.signer!r}; this change would invalidate the signature",
-                    file=source,
-                    hint="pass --sign-with KEY to sign it again, or --drop-signature to remove the signature",
-                )
-            target_meta = dataclasses.replace(meta, signature=None)
-            dropped.append(doc.index)
-        m = meta_edit(new, doc, target_meta)
-        if m is not None:
-            edits.append(m)
-    return (apply_edits(new, edits) if edits else new), signed, dropped
 
 
 def check_env(sf: SealedFile, env: str) -> None:
@@ -178,7 +104,7 @@ def seal_text(
             ctx = doc.context(env, doc_scope, leaf.path)
             if leaf.sealed:
                 tok = leaf.token(source)
-                moved = envelope.mismatches(tok, ctx)
+                moved = _format.mismatches(tok, ctx)
                 if moved:
                     raise UnsealError(
                         f"value at {format_path(leaf.path)} was sealed for a different {' and '.join(moved)}",
@@ -191,6 +117,7 @@ def seal_text(
                     report.stale.append((format_path(leaf.path), tok.kids))
                 continue
             vtype, data = plaintext_of(leaf, source)
+            _check_value(vtype, data, leaf.path, source)
             token = envelope.seal(vtype, data, ctx, recipients, sealed_at=now)
             edits.append(replace_scalar(text, leaf.node, token, in_flow=leaf.in_flow))
             report.sealed += 1
@@ -207,7 +134,7 @@ def _scope_for(doc: Document, requested: str | None, source: str) -> str:
     existing = doc.meta.scope if doc.meta else None
     scope = requested or existing or doc.default_scope()
     if existing is not None and scope != existing and any(leaf.sealed for leaf in doc.leaves):
-        raise UsageError(
+        raise Refused(
             f"document {doc.index} is sealed with scope {existing!r}; changing it to {scope!r} "
             "needs every value re-sealed",
             file=source,
@@ -298,30 +225,16 @@ def set_value_report(
 
 
 def _check_value(vtype: str, value: bytes, path: Path, source: str) -> None:
-    if vtype == "b":
+    """The one rule for typed plaintexts (`_format.values`), said for the person sealing."""
+    bad = _format.value_problem(vtype, value)
+    if bad is None:
         return
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputError(
-            f"the new value for {format_path(path)} is not UTF-8 text",
-            file=source,
-            hint="binary values belong under a Secret's data section",
-        ) from None
-    checks = {
-        "i": r"[-+]?[0-9]+",
-        "f": r"[-+]?([0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?|\.inf|\.nan)",
-        "t": r"true|false",
-    }
-    import re
-
-    if vtype in checks and not re.fullmatch(checks[vtype], text):
-        names = {"i": "an integer", "f": "a float", "t": "true or false"}
-        raise InputError(
-            f"the new value for {format_path(path)} must be {names[vtype]}",
-            file=source,
-            hint="pass --type str to store text",
-        )
+    names = {"s": "text", "i": "an integer", "f": "a float", "t": "true or false", "d": "a YAML timestamp"}
+    raise InputError(
+        f"the value for {format_path(path)} {bad}: it must be {names.get(vtype, vtype)} on one line",
+        file=source,
+        hint="binary values belong under a Secret's data section" if vtype == "s" else "pass --type str to store text",
+    )
 
 
 def _check_settable(doc: Document, path: Path, source: str) -> None:
@@ -343,8 +256,8 @@ def _check_settable(doc: Document, path: Path, source: str) -> None:
 def _existing_type(node: Any) -> str | None:
     if node is None or node.id != "scalar":
         return None
-    if envelope.is_token(node.value):
-        return envelope.parse_token(str(node.value)).vtype
+    if _format.is_token(node.value):
+        return _format.parse_token(str(node.value)).vtype
     return TYPE_OF_TAG.get(str(node.tag))
 
 
@@ -440,36 +353,28 @@ class Target:
 
 
 def target(cfg: Config, rel: str | None, env: str | None) -> Target:
+    """Where a file's values go: its environment (path rule and --env agree) and that
+    environment's current recipients, by the repository's rules."""
+    repo = Repository(cfg)
     name = cfg.resolve_env(rel, env)
-    reg = cfg.registry(name)
-    recipients = reg.recipients()
+    rules = repo.rules(name)
+    recipients = rules.recipients()
     if not recipients:
-        raise UsageError(
+        raise Refused(
             f"environment {name!r} has no active key",
-            file=str(reg.path),
+            file=str(rules.registry.path),
             hint=f"a custodian runs: sealer keys generate {name}",
         )
-    _refuse_foreign_keys(cfg, name, reg.current(), rel)
+    for kid, other in repo.shared_keys(name):
+        if kid in {k.kid for k in rules.registry.current()}:
+            raise EnvironmentMismatch(
+                f"refusing to seal for {name}: its key {kid} is also a key of environment {other!r}"
+                f" (keys/{other}.yaml), so {other}'s key holders could read these values",
+                file=rel or f"keys/{name}.yaml",
+                hint="remove the key from one registry (a custodian rotates the affected environment)",
+            )
     rule = cfg.rule_for(rel)
     return Target(name, recipients, rule.selects if rule else None)
-
-
-def _refuse_foreign_keys(cfg: Config, env: str, current: Sequence[Any], rel: str | None) -> None:
-    """Never seal one environment's values to another environment's key: a key registered in two
-    registries (a copy-paste slip) would let the other environment's key holders read them. A
-    recovery key shared by several environments is fine: that is what break-glass keys are."""
-    mine = {k.kid: k.role for k in current}
-    for other in cfg.environments:
-        if other == env:
-            continue
-        for k in cfg.registry(other).keys:
-            if k.kid in mine and not (mine[k.kid] == "recovery" and k.role == "recovery"):
-                raise EnvironmentMismatch(
-                    f"refusing to seal for {env}: its key {k.kid} is also a key of environment {other!r}"
-                    f" (keys/{other}.yaml), so {other}'s key holders could read these values",
-                    file=rel or f"keys/{env}.yaml",
-                    hint="remove the key from one registry (a custodian rotates the affected environment)",
-                )
 
 
 def seal_file(
@@ -486,7 +391,7 @@ def seal_file(
     """Seal a file in place (or into `out`), atomically; an unchanged file is not rewritten."""
     rel = cfg.relpath(path, env=env)
     t = target(cfg, rel, env)
-    signing = signing_for(cfg, t.env, sign_with, drop=drop_signature)
+    signing = signing_for(cfg, t.env, sign_with, drop=drop_signature, path=rel or Path_(path).name)
     with locked(path):  # a concurrent set/reseal on the same file waits, so no update is lost
         new, report = seal_text(
             read_text(path),
@@ -519,7 +424,7 @@ def set_in_file(
     """Set one value in a file; returns the documents whose signature was dropped (see `Signing`)."""
     rel = cfg.relpath(path, env=env)
     t = target(cfg, rel, env)
-    signing = signing_for(cfg, t.env, sign_with, drop=drop_signature)
+    signing = signing_for(cfg, t.env, sign_with, drop=drop_signature, path=rel or Path_(path).name)
     with locked(path):
         new, dropped = set_value_report(
             read_text(path),

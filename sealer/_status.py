@@ -9,13 +9,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _envelope as envelope
+from . import _format
 from ._config import Config
+from ._format.valuepath import format_path
 from ._fsio import read_text
 from ._locator import locate
 from ._registry import iso
 from ._rotation import env_files
-from ._valuepath import format_path
 
 
 @dataclass
@@ -100,12 +100,12 @@ def status(cfg: Config, env: str | None = None, *, now: float | None = None) -> 
         nb = reg.not_before_ts()
         for _env, path in env_files(cfg, [name]):
             text = read_text(path)
-            if "ENC[sealer." not in text:
+            if not _format.mentions_tokens(text):
                 continue
             rel = path.relative_to(cfg.root).as_posix()
             st.files += 1
             for loc in locate(text, rel):
-                tok = envelope.parse_token(loc.text)
+                tok = _format.parse_token(loc.text)
                 st.values += 1
                 per_kid.update(tok.kids)
                 unknown.update(k for k in tok.kids if reg.find(k) is None)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from . import _envelope as envelope
+from . import _format
+from ._config import Config
 from ._document import (
     SealedFile,
     apply_edits,
@@ -17,46 +19,22 @@ from ._document import (
     replace_scalar,
     to_python,
 )
+from ._format.valuepath import format_path
 from ._fsio import read_text
 from ._keys import Identity
-from ._valuepath import Path as Path_
-from ._valuepath import format_path
-from .errors import EnvironmentMismatch, InputError, UnsealError
-
-if TYPE_CHECKING:
-    from ._registry import Registry
-    from ._signing import SignaturePolicy
+from ._repository import YAML_SUFFIXES, EnvRules, Repository, list_tree
+from .errors import EnvironmentMismatch, InputError, UnsafePath
 
 
-@dataclass(frozen=True)
-class Acceptance:
-    """What deploy-time unsealing accepts in one environment (from keys/ENV.yaml)."""
+class Unchecked:
+    """Pass `rules=UNCHECKED` to open values without an environment's rules (retired keys,
+    `not_before`, signatures): for files outside any repository, and tests of the format."""
 
-    env: str
-    opens: Callable[[str], bool]  # False for retired and unknown kids
-    not_before: int | None
+    def __repr__(self) -> str:
+        return "UNCHECKED"
 
-    @classmethod
-    def of(cls, registry: Registry) -> Acceptance:
-        return cls(registry.env, registry.opens, registry.not_before_ts())
 
-    def check(
-        self, tok: envelope.Token, path: Path_, source: str, identity_for: Callable[[str], Identity | None]
-    ) -> Callable[[str], Identity | None]:
-        if self.not_before is not None and tok.sealed_at < self.not_before:
-            raise UnsealError(
-                f"value at {format_path(path)} was sealed before {self.env}'s not_before and is revoked",
-                file=source,
-                hint=f"set a fresh value: sealer set {source} '{format_path(path)}'",
-            )
-        usable = [k for k in tok.kids if self.opens(k)]
-        if not usable:
-            raise UnsealError(
-                f"value at {format_path(path)} is sealed only to retired or unknown key {' and '.join(tok.kids)}",
-                file=source,
-                hint="a custodian re-seals it to the current keys (sealer reseal) or sets it again",
-            )
-        return lambda kid: identity_for(kid) if kid in usable else None
+UNCHECKED = Unchecked()
 
 
 @dataclass
@@ -84,23 +62,25 @@ def unseal_file(
     sf: SealedFile,
     identity_for: Callable[[str], Identity | None],
     *,
+    rules: EnvRules | Unchecked,
     env: str | None = None,
     structured: bool = True,
-    accept: Acceptance | None = None,
-    signatures: SignaturePolicy | None = None,
+    path: str | None = None,
 ) -> Unsealed:
     """Open every token. Fails on the first value that does not open; nothing partial is returned.
 
-    With `accept` (the environment's registry rules), values sealed only to retired keys, or
-    sealed before the environment's `not_before`, are refused. With `signatures` (the
-    environment's allowed signers and policy, `SignaturePolicy.of`), every signature must verify,
-    and under `require_signature` an unsigned document is refused, before any value is opened.
+    `rules` is required: an environment's rules (`Repository.rules(env)`) refuse a file of another
+    environment, a signature that does not hold (or is missing where required), values sealed
+    only to retired keys and values sealed before `not_before`, all before a value is opened.
+    `UNCHECKED` skips them, and `env` then only checks the file's own claim. `path` is the
+    file's repository-relative path, which signatures cover (default: `sf.source`).
     """
     file_env = sf.env
-    if env is not None and file_env is not None and file_env != env:
+    if isinstance(rules, EnvRules):
+        rules.admit(sf, path)
+        env = rules.name
+    elif env is not None and file_env is not None and file_env != env:
         raise EnvironmentMismatch(f"is sealed for environment {file_env!r}, not {env!r}", file=sf.source)
-    if signatures is not None:
-        signatures.check(sf)
     edits = []
     kids: set[str] = set()
     opened: dict[int, tuple[str, bytes, str | None]] = {}  # id(node) -> plaintext, for the structured view
@@ -115,22 +95,13 @@ def unseal_file(
             )
         tok = leaf.token(sf.source)
         ctx = doc.context(doc.meta.env, doc.meta.scope, leaf.path)
-        lookup = identity_for if accept is None else accept.check(tok, leaf.path, sf.source, identity_for)
+        lookup = rules.lookup(tok, leaf.path, sf.source, identity_for) if isinstance(rules, EnvRules) else identity_for
         data = envelope.unseal(tok, ctx, lookup, where=sf.source)
         wanted = {"stringData": "s", "data": "b"}.get(leaf.section or "")
         if wanted is not None and tok.vtype != wanted:
             raise InputError(
                 f"{format_path(leaf.path)} holds a value of the wrong type for its section", file=sf.source
             )
-        if tok.vtype != "b":
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError:
-                raise UnsealError(
-                    f"value at {format_path(leaf.path)} opened, but is not UTF-8 text as its type says",
-                    file=sf.source,
-                    hint="it was sealed by another tool or altered before sealing; set it again",
-                ) from None
         rendered = render_scalar(tok.vtype, data, section=leaf.section)
         edits.append(replace_scalar(sf.text, leaf.node, rendered, in_flow=leaf.in_flow, quote_ok=False))
         opened[id(leaf.node)] = (tok.vtype, data, leaf.section)
@@ -148,38 +119,63 @@ def unseal_file(
     return Unsealed(sf.source, file_env, text, docs, len(opened), tuple(sorted(kids)))
 
 
-def _candidates(paths: Sequence[Path]) -> Iterator[tuple[Path, bool]]:
-    """(file, named explicitly?) for each given file and each YAML file below each given directory."""
+@dataclass(frozen=True)
+class _Planned:
+    file: Path  # as the caller named it (or below the directory it named)
+    explicit: bool  # named itself, not found in a directory
+    rules: EnvRules | Unchecked | None  # None: no path rule and no --env; the file's own claim decides
+    rel: str | None  # repository-relative path (signatures cover it); None outside a repository
+    repo: Repository | None
+
+
+def _plan(paths: Sequence[Path], env: str | None, checked: bool) -> Iterator[_Planned]:
+    """Each named file and each file of each named directory, with the rules it opens under.
+
+    Inside a repository the repository decides which files a directory holds and whose rules
+    apply (the path rule's environment, else `--env`, else the file's own claim), always. Outside
+    one there are no rules to apply, so opening such a file takes an explicit `checked=False`."""
+    repos: dict[Path, Repository] = {}
     for p in paths:
-        if not p.is_dir():
-            yield p, True
+        repo = _repository_of(p, repos)
+        if repo is None:
+            if checked:
+                raise InputError(
+                    "is not inside a sealer repository, so its environment's rules (retired keys,"
+                    " not_before, signatures) cannot be applied",
+                    file=str(p),
+                    hint="unseal it from the repository's checkout, or pass --no-rules to open it anyway",
+                )
+            if not p.is_dir():
+                yield _Planned(p, True, UNCHECKED, None, None)
+                continue
+            for entry in list_tree(p):
+                if entry.kind == "file" and entry.rel.endswith(YAML_SUFFIXES):
+                    yield _Planned(p / entry.rel, False, UNCHECKED, None, None)
             continue
-        for f in sorted(p.rglob("*")):
-            hidden = any(part.startswith(".") for part in f.relative_to(p).parts)
-            if not hidden and f.suffix in (".yaml", ".yml") and f.is_file():
-                yield f, False
+        if p.is_dir():
+            top = repo.config.relpath(p)
+            for f in repo.files([env] if env else None, [p]):
+                shown = p / PurePosixPath(f.rel).relative_to(top) if top not in (None, ".") else p / f.rel
+                yield _Planned(shown, False, repo.rules(f.env), f.rel, repo)
+            continue
+        if p.is_symlink():
+            raise UnsafePath("is a symbolic link; sealer does not follow it", file=str(p), hint="name the file itself")
+        rel = repo.config.relpath(p, env=env or "-")
+        owner = repo.owner_of(rel) if rel is not None else None
+        if env is not None or owner is not None:
+            owner, rel = repo.env_of(p, env)
+        yield _Planned(p, True, repo.rules(owner) if owner else None, rel, repo)
 
 
-def _rules(
-    f: Path, env: str | None, cache: dict[tuple[Path, str], tuple[Acceptance, SignaturePolicy | None]]
-) -> tuple[Acceptance | None, SignaturePolicy | None]:
-    """The registry and signature rules of a file's environment, if the file lives in a sealer
-    repository (read once per repository and environment; a malformed .sealer.yaml fails closed,
-    since it may require signatures)."""
-    from ._config import Config, find_root
+def _repository_of(p: Path, cache: dict[Path, Repository]) -> Repository | None:
+    from ._config import find_root
 
-    root = find_root(f)
-    if root is None or env is None:
-        return None, None
-    if (root, env) not in cache:
-        from ._registry import Registry
-        from ._signing import SignaturePolicy
-
-        reg = Registry.load(root, env)
-        cfg = Config.load(root)
-        policy = cfg.environments[env].policy if env in cfg.environments else None
-        cache[(root, env)] = (Acceptance.of(reg), SignaturePolicy.of(reg, policy) if policy else None)
-    return cache[(root, env)]
+    root = find_root(p)
+    if root is None:
+        return None
+    if root not in cache:
+        cache[root] = Repository(Config.load(root))
+    return cache[root]
 
 
 def unseal_paths(
@@ -188,28 +184,36 @@ def unseal_paths(
     *,
     env: str | None = None,
     structured: bool = True,
+    checked: bool = True,
 ) -> tuple[list[Unsealed], list[str]]:
     """Unseal files and directories, all or nothing; returns the files and notes on what was skipped.
 
-    Named files must be sealed for `env`. In directories, files without sealed documents (plain
-    manifests) are left out, and with `env` so are files sealed for other environments: a deploy job
-    can point at the whole tree. Signatures are checked by the environment's rules.
+    Every file is opened under its environment's rules (see `_plan`). In directories, files
+    without sealed documents (plain manifests) are left out, and with `env` only that
+    environment's files are read: a deploy job can point at the whole tree.
     """
     out: list[Unsealed] = []
     notes: list[str] = []
-    cache: dict[tuple[Path, str], tuple[Acceptance, SignaturePolicy | None]] = {}
-    for f, explicit in _candidates(paths):
+    for item in _plan(paths, env, checked):
+        f, rules = item.file, item.rules
         text = read_text(f)
-        if not explicit and "ENC[sealer." not in text and "sealer:" not in text:
+        if not item.explicit and not _format.mentions_tokens(text) and "sealer:" not in text:
             continue
         sf = load(text, str(f))
         file_env = sf.env
-        if not explicit and (file_env is None or (env is not None and file_env != env)):
+        if not item.explicit and rules is UNCHECKED and (file_env is None or (env is not None and file_env != env)):
             if file_env is not None:
                 notes.append(f"{f}: sealed for {file_env}, not {env}; skipped")
             continue
-        accept, signatures = _rules(f, file_env, cache)
-        out.append(unseal_file(sf, identity_for, env=env, structured=structured, accept=accept, signatures=signatures))
+        if rules is None:
+            if file_env is None or item.repo is None:
+                raise InputError(
+                    "no environment's path rule covers this file, and it names no environment",
+                    file=str(f),
+                    hint="pass --env, or add the path to an environment in .sealer.yaml",
+                )
+            rules = item.repo.rules(file_env)
+        out.append(unseal_file(sf, identity_for, rules=rules, env=env, structured=structured, path=item.rel))
     if not out:
         raise InputError(f"no sealed files found in {', '.join(map(str, paths))}")
     return out, notes

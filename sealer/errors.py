@@ -8,17 +8,27 @@ from __future__ import annotations
 
 
 class SealerError(Exception):
-    """Base class: `str(err)` is a complete one-line message for a person."""
+    """Base class: `str(err)` is a complete one-line message for a person.
+
+    The parts stay readable for programs: `message`, `file`, `path` (a value path such as
+    `stringData.password`) and `hint`. None of them ever holds secret material.
+    """
 
     exit_code = 1
 
-    def __init__(self, message: str, *, file: str | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, file: str | None = None, path: str | None = None, hint: str | None = None
+    ) -> None:
+        self.message = message
         self.file = file
+        self.path = path
         self.hint = hint
-        text = f"{file}: {message}" if file else message
-        if hint:
-            text = f"{text} ({hint})"
-        super().__init__(text)
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        text = f"{self.path}: {self.message}" if self.path else self.message
+        text = f"{self.file}: {text}" if self.file else text
+        return f"{text} ({self.hint})" if self.hint else text
 
 
 class UsageError(SealerError):
@@ -57,3 +67,13 @@ class UnsealError(SealerError):
 
 class PathError(SealerError):
     """A value path (as given to `sealer set`) is malformed or does not exist in the document."""
+
+
+class Refused(SealerError):
+    """The command is well-formed, but doing it would lose or expose something: a key still in
+    use, a file that exists, a target another controller owns. Exit 1, not a usage error."""
+
+
+class UnsafePath(InputError):
+    """A path under an environment that sealer will not follow or read: a symbolic link, a
+    submodule, a file over the size cap, a name that could escape a target."""

@@ -653,7 +653,7 @@ def test_target_that_sealer_did_not_write_is_refused(ops: GitOps) -> None:
     ops.out.mkdir(parents=True)
     (ops.out / "precious.txt").write_text("keep me")
     r = ops.once()
-    assert r.returncode == 2 and "sealer did not write" in r.stderr
+    assert r.returncode == 1 and "sealer did not write" in r.stderr
     assert (ops.out / "precious.txt").read_text() == "keep me"
     r = ops.once(target="nonsense:x")
     assert r.returncode == 2 and "unknown target kind" in r.stderr

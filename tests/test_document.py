@@ -24,7 +24,7 @@ from ruamel.yaml import YAML
 from sealer._document import load
 from sealer._keys import Identity, generate_identity
 from sealer._seal import seal_text, set_value
-from sealer._unseal import Unsealed, unseal_file
+from sealer._unseal import UNCHECKED, Unsealed, unseal_file
 from sealer.errors import EnvironmentMismatch, InputError, PathError, SealerError, UsageError
 
 ENV = "prod"
@@ -71,7 +71,7 @@ def seal(text: str, ident: Identity, **kw: Any) -> str:
 
 
 def unseal(text: str, *ids: Identity) -> Unsealed:
-    return unseal_file(load(text, SRC), {i.kid: i for i in ids}.get)
+    return unseal_file(load(text, SRC), {i.kid: i for i in ids}.get, rules=UNCHECKED)
 
 
 def assert_round_trip(original: str, ident: Identity, **kw: Any) -> str:
@@ -659,7 +659,7 @@ def test_other_recipients_leave_tokens_and_report_them_stale(ident: Identity) ->
 def test_unseal_refuses_a_file_for_another_env(ident: Identity) -> None:
     sealed = seal("a: 1\n", ident)
     with pytest.raises(EnvironmentMismatch, match=SRC):
-        unseal_file(load(sealed, SRC), {ident.kid: ident}.get, env="staging")
+        unseal_file(load(sealed, SRC), {ident.kid: ident}.get, env="staging", rules=UNCHECKED)
 
 
 # --- set ------------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from sealer._envelope import Context, Token, mismatches, parse_token, seal, unseal
+from sealer._envelope import seal, unseal
+from sealer._format import Context, Token, mismatches, parse_token
 from sealer._keys import Identity, Recipient, generate_identity
 from sealer.errors import IdentityError, SealerError, TokenError, UnsealError
 

@@ -154,7 +154,8 @@ def test_spec_token_does_not_open_elsewhere(moved: dict[str, object]) -> None:
 
 def test_sealer_opens_spec_token_and_names_moves() -> None:
     """sealer's own reader agrees with the spec's example (and its move diagnosis)."""
-    from sealer._envelope import Context, parse_token, unseal
+    from sealer._envelope import unseal
+    from sealer._format import Context, parse_token
     from sealer._keys import X25519Identity
     from sealer.errors import UnsealError
 

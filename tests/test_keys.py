@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from sealer import _bech32
+from sealer._format import bech32 as _bech32
 from sealer._identities import read_identity_file, write_identity_file
 from sealer._keys import (
     X25519Identity,

@@ -644,7 +644,7 @@ def test_locate_right_even_where_hints_would_collide(case: str) -> None:
 
 def test_collision_helpers_agree_with_the_spec() -> None:
     """The hint arithmetic above is the one tokens carry (so the collision cases above are real)."""
-    from sealer._envelope import parse_token
+    from sealer._format import parse_token
 
     ns = colliding_namespace()
     sealed = seal(inline_metadata_secret(ns), scope="namespace")

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from ..errors import SealerError
-from ._common import CONTEXT
+from ._common import CONTEXT, INVOKED, AuditedGroup
 
 # name -> "module:attribute" under sealer._cli. A command's module is imported only when that command
 # runs (or --help lists it), so `sealer unseal` does not pay for the controller, scan or interop code.
@@ -36,8 +36,18 @@ COMMANDS = {
     "audit": "audit:audit",
 }
 
+# Each command's audit event, where it is not the command's own name; None writes no line
+# (`audit verify` must not write the log it reads; the controller writes its own).
+EVENTS: dict[str, str | None] = {
+    "keys generate": "keygen",
+    "keys add": "add-key",
+    "keys revoke-before": "revoke",
+    "audit": None,
+    "controller": None,
+}
 
-class LazyGroup(click.Group):
+
+class LazyGroup(AuditedGroup):
     """click's documented lazy-loading group: subcommands are imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -75,7 +85,7 @@ def run(argv: list[str] | None = None) -> int:
     try:
         rv = cli.main(args=argv, prog_name="sealer", standalone_mode=False)
     except SealerError as e:
-        _audit_failure(argv if argv is not None else sys.argv[1:], e)
+        _audit_failure(e)
         return _fail(str(e), e.exit_code)
     except click.exceptions.Abort:
         return _fail("aborted", 1)
@@ -113,17 +123,18 @@ def main() -> None:
     os._exit(code)
 
 
-def _audit_failure(argv: list[str], err: SealerError) -> None:
-    """Every failure goes to the audit log, named after the command (`keys rotate` -> rotate)."""
-    words = [a for a in argv if not a.startswith("-")]
-    if not words or words[0] in ("audit", "controller"):  # verify must not write the log it reads
+def _audit_failure(err: SealerError) -> None:
+    """Every failure goes to the audit log, named by the command that ran (its declared event)."""
+    names = [c.name or "" for c in INVOKED]  # the subcommands click resolved, outermost first
+    if not names:
         return
-    name = words[1] if words[0] in ("keys", "signers", "import", "export") and len(words) > 1 else words[0]
-    name = {"generate": "keygen", "add": "add-key", "revoke-before": "revoke"}.get(name, name)
+    path = " ".join(names)
+    event = EVENTS.get(path, EVENTS.get(names[0], names[-1]))
+    if event is None or not event.replace("-", "").isalnum():
+        return
     from .._audit import try_record
 
     # A broken audit log must not hide the real error: try_record returns a warning, never raises.
-    event = name if name.replace("-", "").isalnum() else "failure"
     try_record(event, result="fail", file=err.file, reason=str(err), repo=Path.cwd())
 
 

@@ -10,8 +10,39 @@ from typing import Any, TypeVar
 
 import click
 
+G = TypeVar("G", bound=click.Command)
 F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+# The commands click resolved for this run, outermost first: the failure audit line is named
+# after the innermost one's declared event, never after a word of argv (`--actor alice` is not one).
+INVOKED: list[click.Command] = []
+
+
+class AuditedGroup(click.Group):
+    """A group that records which subcommand runs, for the audit log."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if cmd is not None:
+            INVOKED.append(cmd)
+        return name, cmd, rest
+
+
+def audit_event(name: str | None) -> Callable[[G], G]:
+    """Declare a command's audit event (None: the command writes no audit line, e.g. audit verify)."""
+
+    def mark(cmd: G) -> G:
+        cmd.audit_event = name  # type: ignore[attr-defined]
+        return cmd
+
+    return mark
+
+
+def event_of(cmd: click.Command) -> str | None:
+    return getattr(cmd, "audit_event", cmd.name)
 
 
 def identity_option(f: F) -> F:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from ._common import CONTEXT, emit_json, output_option
+from ._common import CONTEXT, AuditedGroup, emit_json, output_option
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=AuditedGroup, context_settings=CONTEXT)
 def audit() -> None:
     """The audit trail the CLI and the controller write (see docs/controller.md)."""
 

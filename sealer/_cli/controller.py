@@ -1,19 +1,17 @@
-"""`sealer controller`: follow a branch and keep a target unsealed. Needs the private keys."""
+"""`sealer controller`: follow a branch and keep a target unsealed. Needs the private keys.
+
+Only the flags live here; `sealer._controller.service.run_controller` does the rest (imported when
+the command runs, so `sealer --help` does not load the controller).
+"""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ._common import CONTEXT, identity_option
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)?")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg]
@@ -22,23 +20,12 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
     name = "duration"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        if isinstance(value, (int, float)):
-            seconds = float(value)
-        else:
-            m = _DURATION.fullmatch(str(value).strip())
-            if not m:
-                self.fail(f"{value!r} is not a duration (e.g. 500ms, 30s, 5m, 1h)", param, ctx)
-            seconds = float(m.group(1)) * _UNITS[m.group(2)]
-        if seconds <= 0:
-            self.fail("must be more than zero", param, ctx)
-        return seconds
+        from .._controller.service import parse_interval
 
-
-def _default_state_dir(repo: str, branch: str, envs: tuple[str, ...]) -> Path:
-    """One state dir per (repository, branch, environments), under $XDG_STATE_HOME/sealer."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    key = hashlib.sha256("\0".join([repo, branch, *sorted(envs)]).encode()).hexdigest()[:12]
-    return Path(base) / "sealer" / "controller" / key
+        try:
+            return parse_interval(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
 
 
 @click.command(context_settings=CONTEXT)
@@ -156,60 +143,25 @@ def controller(
     last good output in place. SIGTERM ends the loop after the current cycle (exit 0).
     See docs/controller.md.
     """
-    import signal
-    import threading
+    from .._controller.service import ControllerOptions, run_controller
 
-    from .._controller.errors import SyncFailed
-    from .._controller.http import DEFAULT_LISTEN, HealthServer, Metrics, parse_listen
-    from .._controller.log import EventLog
-    from .._controller.sync import Controller, Settings
-    from .._controller.targets import parse_target
-    from ..errors import UsageError
-
-    envs = tuple(dict.fromkeys(e for item in envs for e in item.split()))
-    if audit_log is not None and str(audit_log).lower() in ("off", "none", "-"):
-        raise UsageError("the controller always keeps an audit log", hint="give --audit-log a file, or leave it out")
-    log = EventLog()
-    tgt = parse_target(target, log=log, cmd_timeout=cmd_timeout)
-    tgt.check()
-    address = parse_listen(listen if listen is not None else ("none" if once else DEFAULT_LISTEN))
-    settings = Settings(
+    options = ControllerOptions(
         repo=repo,
-        branch=branch,
         envs=envs,
-        target=tgt,
-        state_dir=state_dir or _default_state_dir(repo, branch, envs),
-        identity_files=identities,
+        target=target,
+        branch=branch,
+        identities=identities,
+        interval=interval,
+        max_backoff=max_backoff,
+        listen=listen,
+        once=once,
         allow_rollback=allow_rollback,
+        state_dir=state_dir,
         audit_log=audit_log,
         actor=actor,
-        workers=workers or max(1, min(os.cpu_count() or 1, 4)),
+        workers=workers,
+        cmd_timeout=cmd_timeout,
     )
-    metrics = Metrics()
-    ctl = Controller(settings, metrics=metrics, log=log)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        if not stop.is_set():
-            log("signal", signal=signal.Signals(signum).name, detail="finishing the current cycle, then exiting")
-        stop.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    server = None
-    try:
-        if address is not None:
-            server = HealthServer(address, ctl.ready, metrics)
-            server.start()
-            host, port = server.address
-            log("listening", address=f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
-        code = ctl.run(interval=interval, max_backoff=max_backoff, once=once, stop=stop)
-    finally:
-        if server is not None:
-            server.stop()
-        ctl.close()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    if code != 0:
-        last = ctl.last
-        detail = last.message if last is not None and last.message else "see the log above"
-        raise SyncFailed(f"sync failed ({last.reason if last else 'unknown'}): {detail}")
+    report = run_controller(options)
+    if report.error is not None:
+        raise report.error

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ._common import CONTEXT, emit_json, identity_option, is_tty, note, output_option, repo_config
+from ._common import CONTEXT, AuditedGroup, emit_json, identity_option, is_tty, note, output_option, repo_config
 
 
 @click.command(context_settings=CONTEXT)
@@ -113,7 +113,7 @@ def scan(paths: tuple[Path, ...], staged: bool, all_: bool, output: str) -> None
         note(f"scanned {report.files} file(s): nothing found")
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=AuditedGroup, context_settings=CONTEXT)
 def hook() -> None:
     """Git hooks that run sealer's checks."""
 
@@ -128,7 +128,7 @@ def install(force: bool) -> None:
     note(f"installed {path}{' (replaced the previous hook)' if replaced else ''}: commits now run sealer scan --staged")
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=AuditedGroup, context_settings=CONTEXT)
 def signers() -> None:
     """Signer keys (Ed25519) and each environment's allowed signers."""
 

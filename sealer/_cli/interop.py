@@ -12,15 +12,15 @@ from typing import Any
 
 import click
 
-from ._common import CONTEXT, F, identity_option, repo_config, write_output
+from ._common import CONTEXT, AuditedGroup, F, identity_option, repo_config, write_output
 
 
-@click.group(name="import", context_settings=CONTEXT)
+@click.group(name="import", cls=AuditedGroup, context_settings=CONTEXT)
 def import_() -> None:
     """Turn a peer's sealed file into a sealer file."""
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=AuditedGroup, context_settings=CONTEXT)
 def export() -> None:
     """Turn a sealer file into a peer's sealed format."""
 

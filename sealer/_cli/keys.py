@@ -6,16 +6,22 @@ from pathlib import Path
 
 import click
 
-from ._common import CONTEXT, audit, emit_json, note, output_option, repo_config
+from ._common import CONTEXT, AuditedGroup, audit, emit_json, note, output_option, repo_config
 
 kind_option = click.option(
     "--kind",
     type=click.Choice(["x25519", "mlkem768x25519"]),
     help="x25519 (age's default) or mlkem768x25519 (post-quantum hybrid, age1pq1…; larger tokens).",
 )
+mixed_option = click.option(
+    "--allow-mixed-kinds",
+    is_flag=True,
+    help="Accept post-quantum and classic keys together in ENV (recorded in keys/ENV.yaml): the classic key"
+    " alone then opens every value, so the post-quantum protection is void.",
+)
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=AuditedGroup, context_settings=CONTEXT)
 def keys() -> None:
     """Create, register and list environment keys."""
 
@@ -29,22 +35,56 @@ def keys() -> None:
 )
 @click.option("--force", is_flag=True, help="Allow writing the private key inside the repository.")
 @click.option("--add", is_flag=True, help="Add another active key even though one exists.")
+@click.option(
+    "--recovery", is_flag=True, help="Make a break-glass recipient of ENV instead (keep its private key offline)."
+)
+@click.option("--label", default="", help="Who holds it (for recovery keys), e.g. 'security team safe'.")
 @kind_option
+@mixed_option
 @output_option
-def generate(env: str, out: Path | None, force: bool, add: bool, kind: str | None, output: str) -> None:
-    """Make a key pair for ENV: public key to keys/ENV.yaml, private key to a 0600 file."""
+def generate(
+    env: str,
+    out: Path | None,
+    force: bool,
+    add: bool,
+    recovery: bool,
+    label: str,
+    kind: str | None,
+    allow_mixed_kinds: bool,
+    output: str,
+) -> None:
+    """Make a key pair for ENV: public key to keys/ENV.yaml, private key to a 0600 file.
+
+    The kind defaults to ENV's: post-quantum if its active key is, else x25519."""
     from .._registry import generate_key
 
     cfg = repo_config()
     cfg.registry(env)  # validates the environment name
-    record, path = generate_key(cfg.root, env, out=out, force=force, add=add, kind=kind or "x25519")
-    audit("keygen", env=env, kids=[record.kid])
+    record, path = generate_key(
+        cfg.root,
+        env,
+        out=out,
+        force=force,
+        add=add,
+        kind=kind,
+        recovery=recovery,
+        label=label,
+        allow_mixed_kinds=allow_mixed_kinds,
+    )
+    audit("keygen", env=env, kids=[record.kid], reason="recovery" if recovery else None)
     if output == "json":
         emit_json({**record.to_dict(), "env": env, "identity_file": str(path)})
         return
     click.echo(record.recipient)
-    note(f"{env}: new active key {record.kid}; private key written to {path} (mode 0600)")
-    note("keep the private key off this repository; give it to the deploy tooling of this environment only")
+    what = "recovery key" if recovery else "active key"
+    note(f"{env}: new {what} {record.kid}; private key written to {path} (mode 0600)")
+    if recovery:
+        note(
+            f"move the private key offline (break-glass only); run sealer reseal --env {env}"
+            " to seal existing values to it"
+        )
+    else:
+        note("keep the private key off this repository; give it to the deploy tooling of this environment only")
 
 
 @keys.command(context_settings=CONTEXT)
@@ -52,14 +92,15 @@ def generate(env: str, out: Path | None, force: bool, add: bool, kind: str | Non
 @click.argument("recipient")
 @click.option("--recovery", is_flag=True, help="A break-glass recipient: every value of ENV is also sealed to it.")
 @click.option("--label", default="", help="Who holds it (for recovery keys), e.g. 'security team safe'.")
+@mixed_option
 @output_option
-def add(env: str, recipient: str, recovery: bool, label: str, output: str) -> None:
-    """Register a public key (age1…) made elsewhere as an active key of ENV."""
+def add(env: str, recipient: str, recovery: bool, label: str, allow_mixed_kinds: bool, output: str) -> None:
+    """Register a public key (age1…, age1pq1…, ssh-ed25519) made elsewhere as an active key of ENV."""
     from .._registry import add_key
 
     cfg = repo_config()
     cfg.registry(env)
-    record = add_key(cfg.root, env, recipient, recovery=recovery, label=label)
+    record = add_key(cfg.root, env, recipient, recovery=recovery, label=label, allow_mixed_kinds=allow_mixed_kinds)
     audit("add-key", env=env, kids=[record.kid], reason="recovery" if recovery else None)
     if output == "json":
         emit_json({**record.to_dict(), "env": env})
@@ -77,14 +118,17 @@ def add(env: str, recipient: str, recovery: bool, label: str, output: str) -> No
 )
 @click.option("--force", is_flag=True, help="Allow writing the private key inside the repository.")
 @kind_option
+@mixed_option
 @output_option
-def rotate(env: str, out: Path | None, force: bool, kind: str | None, output: str) -> None:
+def rotate(env: str, out: Path | None, force: bool, kind: str | None, allow_mixed_kinds: bool, output: str) -> None:
     """Make a new active key for ENV; the previous active key becomes retiring."""
     from .._registry import rotate_key
 
     cfg = repo_config()
     cfg.registry(env)
-    record, previous, path = rotate_key(cfg.root, env, out=out, force=force, kind=kind)
+    record, previous, path = rotate_key(
+        cfg.root, env, out=out, force=force, kind=kind, allow_mixed_kinds=allow_mixed_kinds
+    )
     audit("rotate", env=env, kids=[record.kid, *(k.kid for k in previous)], reason=f"new active key {record.kid}")
     if output == "json":
         emit_json({**record.to_dict(), "env": env, "identity_file": str(path), "retiring": [k.kid for k in previous]})

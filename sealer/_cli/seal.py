@@ -151,8 +151,8 @@ def set_(
 
     Needs only public keys; only that value's line changes (and, with --sign-with, the signatures).
     """
+    from .._format.valuepath import parse_path
     from .._seal import set_in_file
-    from .._valuepath import parse_path
 
     value_path = parse_path(path)
     key = load_signer(sign_with)

@@ -14,6 +14,13 @@ if TYPE_CHECKING:
 
 from ._common import CONTEXT, audit_many, identity_option, note, only_env_option, write_output
 
+_no_rules_option = click.option(
+    "--no-rules",
+    is_flag=True,
+    help="Open files outside any sealer repository, where no environment rules (retired keys, not_before,"
+    " signatures) exist. Inside a repository the rules always apply.",
+)
+
 
 @click.command(context_settings=CONTEXT)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -33,7 +40,10 @@ from ._common import CONTEXT, audit_many, identity_option, note, only_env_option
 )
 @only_env_option
 @identity_option
-def unseal(paths: tuple[Path, ...], fmt: str, out: Path | None, env: str | None, identities: tuple[str, ...]) -> None:
+@_no_rules_option
+def unseal(
+    paths: tuple[Path, ...], fmt: str, out: Path | None, env: str | None, identities: tuple[str, ...], no_rules: bool
+) -> None:
     """Unseal FILE|DIR… and print the plaintext (all or nothing).
 
     In a directory, every YAML file holding sealed documents is taken.
@@ -43,7 +53,7 @@ def unseal(paths: tuple[Path, ...], fmt: str, out: Path | None, env: str | None,
     from .._unseal import unseal_paths
 
     ids = find_identities(identities)
-    files, skipped = unseal_paths(paths, ids.for_kid, env=env, structured=fmt != "yaml")
+    files, skipped = unseal_paths(paths, ids.for_kid, env=env, structured=fmt != "yaml", checked=not no_rules)
     _audit_unseal(files, None)
     text, notes = render(files, fmt)
     for n in skipped + notes:
@@ -66,8 +76,11 @@ class _ExecCommand(click.Command):
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @only_env_option
 @identity_option
+@_no_rules_option
 @click.pass_context
-def exec_(ctx: click.Context, files: tuple[Path, ...], env: str | None, identities: tuple[str, ...]) -> None:
+def exec_(
+    ctx: click.Context, files: tuple[Path, ...], env: str | None, identities: tuple[str, ...], no_rules: bool
+) -> None:
     """Run a command with the unsealed values in its environment: sealer exec FILE… -- CMD [ARG…].
 
     Nothing is written anywhere; sealer's own SEALER_IDENTITY* variables are not passed on.
@@ -81,7 +94,7 @@ def exec_(ctx: click.Context, files: tuple[Path, ...], env: str | None, identiti
     if not command:
         raise UsageError("no command given", hint="sealer exec FILE… -- CMD [ARG…]")
     ids = find_identities(identities)
-    unsealed, skipped = unseal_paths(files, ids.for_kid, env=env)
+    unsealed, skipped = unseal_paths(files, ids.for_kid, env=env, checked=not no_rules)
     _audit_unseal(unsealed, f"exec {command[0]}")
     values, notes = environment(unsealed)
     for n in skipped + notes:

@@ -6,6 +6,7 @@ Reasons are a small closed set so the metric's cardinality stays bounded.
 
 from __future__ import annotations
 
+from .. import errors
 from ..errors import (
     ConfigError,
     EnvironmentMismatch,
@@ -49,7 +50,7 @@ class RollbackRefused(ControllerError):
     reason = "rollback"
 
 
-class UnsafePath(ControllerError):
+class UnsafePath(ControllerError, errors.UnsafePath):
     reason = "unsafe_path"
 
 
@@ -81,6 +82,8 @@ def reason_for(err: BaseException) -> str:
 
     if isinstance(err, ControllerError):
         return err.reason
+    if isinstance(err, errors.UnsafePath):
+        return "unsafe_path"
     if isinstance(err, AuditError):
         return "audit"
     if isinstance(err, IdentityError):

@@ -8,7 +8,7 @@ Layout of the state dir (mode 0700)::
     lock            flock'ed while a controller runs
     state.json      the applied commit and what the metrics need after a restart (mode 0600)
     mirror.git/     a bare git mirror of the followed branch (sealed files only: it is the repo)
-    checkout/       .sealer.yaml and keys/ of the commit being applied (public data)
+    checkout/       a name only: messages about the commit's .sealer.yaml and keys/ are made relative to it
     audit.log       the default audit log
 """
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import threading
 import time
 from collections.abc import Mapping
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from .._audit import AuditError, AuditLog, Event
 from .._config import CONFIG_NAME, KEYS_DIR, Config
-from .._fsio import MAX_FILE_BYTES
+from .._fsio import MAX_FILE_BYTES, decode_text
 from .._keys import Identity
 from .._registry import Registry
 from ..errors import ConfigError, SealerError
@@ -241,8 +240,8 @@ class Controller:
         return Result(True, True, commit, files=len(sealed), values=values, message=message)
 
     def _config(self, commit: str, entries: list[Entry]) -> tuple[Config, dict[str, Registry]]:
-        """The commit's .sealer.yaml and registries, written to a private dir and loaded with the
-        library's own loaders (they are public data)."""
+        """The commit's .sealer.yaml and registries, read from its blobs by the library's own
+        loaders: no checkout is written."""
         by_path = {e.path: e for e in entries}
         wanted = {CONFIG_NAME: by_path.get(CONFIG_NAME)}
         wanted.update({f"{KEYS_DIR}/{env}.yaml": by_path.get(f"{KEYS_DIR}/{env}.yaml") for env in self.s.envs})
@@ -255,61 +254,36 @@ class Controller:
             if e.size is not None and e.size > self.s.max_file_bytes:
                 raise UnsafePath(f"is larger than the {self.s.max_file_bytes} byte limit", file=rel)
         blobs = self.mirror.read_blobs([e.oid for e in present.values()])
-        root = self.dir.checkout
-        shutil.rmtree(root, ignore_errors=True)
-        (root / KEYS_DIR).mkdir(parents=True, mode=0o700)
-        os.chmod(root, 0o700)
-        for rel, e in present.items():
-            (root / rel).write_bytes(blobs[e.oid])
-        cfg = Config.load(root)
+        texts = {rel: decode_text(blobs[e.oid], rel) for rel, e in present.items()}
+        root = self.dir.checkout  # names the files in messages; nothing is written there
+        cfg = Config.load(root, text=texts[CONFIG_NAME])
         for env in self.s.envs:
             if env not in cfg.environments:
                 raise ConfigError(
                     f"environment {env!r} is not in {CONFIG_NAME} of commit {commit[:12]}",
                     hint=f"known: {', '.join(cfg.environments) or 'none'}",
                 )
-        return cfg, {env: cfg.registry(env) for env in self.s.envs}
+        return cfg, {
+            env: Registry.load(root, env, text=texts.get(f"{KEYS_DIR}/{env}.yaml", "")) for env in self.s.envs
+        }
 
     def _select(self, cfg: Config, registries: Mapping[str, Registry], entries: list[Entry]) -> list[Job]:
-        """Our environments' sealed files by the commit's path rules; links, submodules and
-        oversized files there are refused, not skipped: fail closed."""
-        ours = set(self.s.envs)
-        prefixes = [_literal_prefix(p) for env in ours for p in cfg.environments[env].paths]
-        chosen: list[tuple[Entry, str]] = []
-        for e in entries:
-            owner = cfg.env_for(e.path)
-            mine = owner is not None and owner.name in ours
-            if e.mode == SYMLINK or e.kind != "blob":
-                above = any(pre.startswith(e.path + "/") for pre in prefixes)
-                if mine or above:
-                    what = "a symbolic link" if e.mode == SYMLINK else f"a {e.kind} (submodule?)"
-                    raise UnsafePath(
-                        f"is {what} under an environment's paths; sealer does not follow it",
-                        file=e.path,
-                        hint="commit the sealed file itself there",
-                    )
-                continue
-            if not mine or not e.path.endswith((".yaml", ".yml")):
-                continue
-            if any(part.startswith(".") for part in e.path.split("/")):
-                continue
-            check_rel(e.path)
-            if e.size is None or e.size > self.s.max_file_bytes:
-                raise UnsafePath(f"is {e.size} bytes, over the {self.s.max_file_bytes} byte limit", file=e.path)
-            assert owner is not None
-            chosen.append((e, owner.name))
-        from .._signing import SignaturePolicy
+        """Our environments' files by the repository's one file rule (`_repository.select`):
+        links, submodules and oversized files there are refused, not skipped: fail closed."""
+        from .._repository import Entry as TreeEntry
+        from .._repository import EnvRules, select
 
-        blobs = self.mirror.read_blobs([e.oid for e, _ in chosen])
-        rules = {
-            env: (
-                tuple(k.kid for k in reg.keys if reg.opens(k.kid)),
-                reg.not_before_ts(),
-                SignaturePolicy.of(reg, cfg.environments[env].policy),
-            )
-            for env, reg in registries.items()
+        listing = {
+            e.path: TreeEntry(e.path, "link" if e.mode == SYMLINK else "file" if e.kind == "blob" else "other", e.size)
+            for e in entries
         }
-        return [Job(e.path, blobs[e.oid], env, *rules[env], self.s.target.kind) for e, env in chosen]
+        by_path = {e.path: e for e in entries}
+        chosen = select(cfg, listing.values(), self.s.envs, max_bytes=self.s.max_file_bytes)
+        for f in chosen:
+            check_rel(f.rel)
+        blobs = self.mirror.read_blobs([by_path[f.rel].oid for f in chosen])
+        rules = {env: EnvRules.of(cfg.environments[env], reg) for env, reg in registries.items()}
+        return [Job(f.rel, blobs[by_path[f.rel].oid], f.env, rules[f.env], self.s.target.kind) for f in chosen]
 
     # --- outcome --------------------------------------------------------------------------------
 
@@ -425,10 +399,3 @@ def _oldest(outcomes: list[Outcome]) -> dict[str, int]:
         if o.oldest is not None:
             oldest[o.env] = min(oldest.get(o.env, o.oldest), o.oldest)
     return oldest
-
-
-def _literal_prefix(glob: str) -> str:
-    """The directory part of a path glob before its first wildcard: `deploy/prod/**` → `deploy/prod/`."""
-    cut = min((i for i in (glob.find("*"), glob.find("?")) if i >= 0), default=len(glob))
-    head = glob[:cut]
-    return head[: head.rfind("/") + 1] if "/" in head else ""

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .._fsio import fsync_dir
-from ..errors import UsageError
+from ..errors import Refused, UsageError
 from .errors import ApplyError, RenderError
 from .log import EventLog
 
@@ -71,9 +71,9 @@ class TreeTarget(Target):
     def check(self) -> None:
         p = self.path
         if p.is_symlink() or (p.exists() and not p.is_dir()):
-            raise UsageError(f"target {p} exists and is not a directory")
+            raise Refused(f"target {p} exists and is not a directory")
         if p.is_dir() and not (p / MARKER).is_file() and any(p.iterdir()):
-            raise UsageError(
+            raise Refused(
                 f"target {p} is a directory sealer did not write, and it is not empty",
                 hint="point the target at a new or empty directory: it is replaced as a whole",
             )

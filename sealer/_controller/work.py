@@ -14,12 +14,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._format import mentions_tokens
 from .._keys import Identity
 from ..errors import SealerError
 from .errors import RenderError, reason_for
 
 if TYPE_CHECKING:
-    from .._signing import SignaturePolicy
+    from .._repository import EnvRules
 
 VALUES_DIR = "_values"  # non-manifest documents (Helm values, app config) under dir:
 NO_NAMESPACE = "_"  # not a valid namespace, so it cannot collide with one
@@ -37,9 +38,7 @@ class Job:
     rel: str  # repository-relative path: names the file in every message
     data: bytes
     env: str
-    accepted: tuple[str, ...]  # kids the commit's registry lets open values (active, retiring)
-    not_before: int | None  # the environment's revocation time: older values are refused
-    signatures: SignaturePolicy | None  # plain data, so it pickles to worker processes
+    rules: EnvRules  # the commit's rules for the environment: plain data, so it pickles to workers
     mode: str  # the target kind: dir, files or cmd
 
 
@@ -75,10 +74,10 @@ def process(job: Job, lookup: Lookup) -> Outcome:
 def _process(job: Job, lookup: Lookup) -> Outcome:
     from .._document import load
     from .._fsio import decode_text
-    from .._unseal import Acceptance, unseal_file
+    from .._unseal import unseal_file
 
     text = decode_text(job.data, job.rel)
-    if "ENC[sealer." not in text and "sealer:" not in text:
+    if not mentions_tokens(text) and "sealer:" not in text:
         return Outcome(job.rel, job.env, sealed=False)
     sf = load(text, job.rel)
     sealed = [leaf for _, leaf in sf.all_leaves() if leaf.sealed]
@@ -91,10 +90,9 @@ def _process(job: Job, lookup: Lookup) -> Outcome:
         kids.update(tok.kids)
         oldest = tok.sealed_at if oldest is None else min(oldest, tok.sealed_at)
 
-    # The commit's registry decides which keys still count (retired ones never do), which values
-    # are revoked (not_before), and whose signatures are required.
-    accept = Acceptance(job.env, frozenset(job.accepted).__contains__, job.not_before)
-    unsealed = unseal_file(sf, lookup, env=job.env, structured=True, accept=accept, signatures=job.signatures)
+    # The commit's rules decide which keys still count (retired ones never do), which values are
+    # revoked (not_before), and whose signatures are required: the same rules as `sealer unseal`.
+    unsealed = unseal_file(sf, lookup, rules=job.rules, structured=True, path=job.rel)
     outputs, notes = render_outputs(unsealed, job.mode, job.rel)
     return Outcome(
         job.rel, job.env, values=unsealed.values, kids=tuple(sorted(kids)), oldest=oldest, outputs=outputs, notes=notes

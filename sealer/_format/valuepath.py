@@ -15,7 +15,7 @@ import functools
 import json
 import re
 
-from .errors import PathError
+from ..errors import PathError
 
 Segment = str | int
 Path = tuple[Segment, ...]

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import functools
 
+from .._format import kid_of
 from ..errors import KeyFormatError
-from ._base import Identity, Recipient, kid_of
+from ._base import Identity, Recipient
 from .x25519 import X25519Identity, X25519Recipient
 
 __all__ = [

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from typing import Any
 
-from ..errors import KeyFormatError, UnsealError
-
-
-def kid_of(recipient_text: str) -> str:
-    """Key id: first 8 bytes of SHA-256 of the recipient string, hex. Readable without any private key."""
-    try:
-        data = recipient_text.encode("ascii")
-    except UnicodeEncodeError:
-        raise KeyFormatError("a recipient must be ASCII text") from None
-    return hashlib.sha256(data).hexdigest()[:16]
+from ..errors import UnsealError
 
 
 class Recipient(ABC):
@@ -23,6 +13,9 @@ class Recipient(ABC):
 
     kid: str
     kind: str
+    # Is this kind safe against a quantum adversary? Classic (False) kinds must not share an
+    # environment with post-quantum ones: either alone opens a token (sealer._registry.check_kinds).
+    post_quantum: bool = False
 
     @abstractmethod
     def encode(self) -> str:

@@ -17,9 +17,10 @@ from typing import Final
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
-from .. import _bech32
+from .._format import bech32 as _bech32
+from .._format import kid_of
 from ..errors import KeyFormatError
-from ._base import HpkeIdentity, HpkeRecipient, kid_of
+from ._base import HpkeIdentity, HpkeRecipient
 
 RECIPIENT_HRP: Final = "age1pq"
 IDENTITY_HRP: Final = "AGE-SECRET-KEY-PQ-"
@@ -29,6 +30,7 @@ SUITE: Final = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.A
 
 class HybridRecipient(HpkeRecipient):
     kind = "mlkem768x25519"
+    post_quantum = True
     _suite = SUITE
 
     def __init__(self, public_bytes: bytes) -> None:

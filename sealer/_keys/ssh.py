@@ -15,8 +15,9 @@ import struct
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
+from .._format import kid_of
 from ..errors import KeyFormatError
-from ._base import HpkeIdentity, HpkeRecipient, kid_of
+from ._base import HpkeIdentity, HpkeRecipient
 from .x25519 import SUITE
 
 PREFIX = "ssh-ed25519"

@@ -7,9 +7,10 @@ from typing import Final
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import x25519
 
-from .. import _bech32
+from .._format import bech32 as _bech32
+from .._format import kid_of
 from ..errors import KeyFormatError
-from ._base import HpkeIdentity, HpkeRecipient, kid_of
+from ._base import HpkeIdentity, HpkeRecipient
 
 RECIPIENT_HRP: Final = "age"
 IDENTITY_HRP: Final = "AGE-SECRET-KEY-"

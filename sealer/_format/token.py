@@ -1,0 +1,110 @@
+"""The token's text and header: `ENC[sealer.v1,<kid>[+<kid>…],<blob>]` (docs/format.md § 5).
+
+This is the only place that knows what a token looks like. Everything else asks `is_token`,
+`mentions_tokens`, `find_tokens` or `parse_token`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..errors import TokenError
+
+VERSION = "sealer.v1"
+PREFIX = "ENC[sealer."  # every token starts so; a reader seeing it with another version reports that
+TYPES = {"s": "str", "b": "bytes", "i": "int", "f": "float", "t": "bool", "d": "timestamp"}
+HEADER_LEN = 1 + 5 + 6  # type, uint40 seal time, hints (env, scope, namespace, name: 1 byte; path: 2)
+
+# The one token grammar. Group 1: version, 2: kids, 3: blob.
+TOKEN_RE = re.compile(r"ENC\[(sealer\.v[0-9]+),([0-9a-f]{16}(?:\+[0-9a-f]{16})*),([A-Za-z0-9_-]+)\]")
+
+
+@dataclass(frozen=True)
+class Token:
+    version: str
+    kids: tuple[str, ...]
+    vtype: str
+    sealed_at: int
+    hints: bytes
+    payload: bytes
+    header: bytes
+
+
+def is_token(text: object) -> bool:
+    """Does this scalar claim to be a token? (Whether it parses is `parse_token`'s question.)"""
+    return isinstance(text, str) and text.startswith(PREFIX)
+
+
+def mentions_tokens(text: str) -> bool:
+    """Cheap pre-filter: can this text hold a token at all?"""
+    return PREFIX in text
+
+
+def count_mentions(text: str) -> int:
+    return text.count(PREFIX)
+
+
+def find_tokens(text: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, kid list text) of every well-formed token in free text (lines, files)."""
+    for m in TOKEN_RE.finditer(text):
+        yield m.start(), m.end(), m.group(2)
+
+
+def token_kids(text: str) -> tuple[str, ...]:
+    """The kids a token names, readable without decoding its blob; () when it is not a token."""
+    m = TOKEN_RE.fullmatch(text)
+    return tuple(m.group(2).split("+")) if m else ()
+
+
+def is_well_formed(text: str) -> bool:
+    return TOKEN_RE.fullmatch(text) is not None
+
+
+def make_header(vtype: str, sealed_at: int, hints: bytes) -> bytes:
+    if vtype not in TYPES:
+        raise ValueError(f"unknown value type {vtype!r}")
+    return vtype.encode() + sealed_at.to_bytes(5, "big") + hints
+
+
+def encode_token(kids: tuple[str, ...], header: bytes, payload: bytes) -> str:
+    return f"ENC[{VERSION},{'+'.join(kids)},{b64(header + payload)}]"
+
+
+def parse_token(text: str) -> Token:
+    m = TOKEN_RE.fullmatch(text)
+    if not m:
+        version = text[4 : text.find(",")] if text.startswith(PREFIX) and "," in text else VERSION
+        if version != VERSION and version.replace(".", "").isalnum():
+            raise TokenError(f"unknown token version {version}", hint="this sealer reads sealer.v1; upgrade sealer")
+        raise TokenError("malformed sealed token", hint="it was truncated or edited; set the value again")
+    version, kids_text, blob_text = m.groups()
+    if version != VERSION:
+        raise TokenError(f"unknown token version {version}", hint="this sealer reads sealer.v1; upgrade sealer")
+    try:
+        blob = base64.urlsafe_b64decode(blob_text + "=" * (-len(blob_text) % 4))
+    except (binascii.Error, ValueError):
+        raise TokenError("malformed sealed token: bad base64", hint="set the value again") from None
+    if b64(blob) != blob_text:
+        raise TokenError("malformed sealed token: non-canonical base64", hint="set the value again")
+    kids = tuple(kids_text.split("+"))
+    if len(set(kids)) != len(kids):
+        raise TokenError("malformed sealed token: a key id is listed twice")
+    if len(blob) < HEADER_LEN + 1 or chr(blob[0]) not in TYPES:
+        raise TokenError("malformed sealed token: bad header", hint="set the value again")
+    return Token(
+        version=version,
+        kids=kids,
+        vtype=chr(blob[0]),
+        sealed_at=int.from_bytes(blob[1:6], "big"),
+        hints=blob[6:HEADER_LEN],
+        payload=blob[HEADER_LEN:],
+        header=blob[:HEADER_LEN],
+    )
+
+
+def b64(b: bytes) -> str:
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()

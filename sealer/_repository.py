@@ -1,0 +1,346 @@
+"""The repository: which files belong to which environment, and what each environment accepts.
+
+Two rules live here and nowhere else, and every door (seal, set, unseal, exec, check, status,
+reseal, retire, the controller) asks them:
+
+- **Which files.** `select` decides, over any listing of a tree (a directory on disk or a git
+  commit's blobs), which paths are an environment's files: every `.yaml`/`.yml` file its path
+  rules match, hidden ones included (a `.env.yaml` holds secrets like any other). A symbolic
+  link, a submodule or a file over the size cap there is refused, not skipped: fail closed.
+- **What an environment accepts.** `EnvRules` holds one environment's registry and policy and
+  answers: may this token be opened (active or retiring key, sealed after `not_before`), does
+  this file's signature hold, which values break the policy.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ._config import CONFIG_NAME, KEYS_DIR, Config, Environment, find_root
+from ._format import Token, format_path
+from ._format.valuepath import Path as ValuePath
+from ._fsio import MAX_FILE_BYTES
+from .errors import ConfigError, EnvironmentMismatch, UnsafePath, UnsealError, UsageError
+
+if TYPE_CHECKING:
+    from ._document import SealedFile
+    from ._keys import Identity, Recipient
+    from ._registry import Registry
+    from ._signing import SignatureError, SignaturePolicy
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+# --- which files -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One path of a tree listing, as the file rule needs it."""
+
+    rel: str  # repository-relative, POSIX
+    kind: str  # "file", "link" (a symbolic link) or "other" (a submodule, a device, ...)
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class EnvFile:
+    env: str
+    rel: str
+    entry: Entry
+
+
+def list_tree(root: Path, top: Path | None = None) -> Iterator[Entry]:
+    """Every path below `top` (default: the root) as an Entry; never into `.git`, never through a link."""
+    start = root if top is None else top
+    try:
+        st = start.lstat()
+    except OSError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        yield _entry(root, start, st)
+        return
+    for dirpath, dirnames, filenames in os.walk(start):
+        keep = []
+        for d in sorted(dirnames):
+            if d == ".git":
+                continue
+            p = Path(dirpath, d)
+            if p.is_symlink():
+                yield _entry(root, p, p.lstat())
+            else:
+                keep.append(d)
+        dirnames[:] = keep
+        for name in sorted(filenames):
+            p = Path(dirpath, name)
+            yield _entry(root, p, p.lstat())
+
+
+def _entry(root: Path, p: Path, st: os.stat_result) -> Entry:
+    kind = "link" if stat.S_ISLNK(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else "other"
+    return Entry(p.relative_to(root).as_posix(), kind, st.st_size if kind == "file" else None)
+
+
+def select(
+    cfg: Config, entries: Iterable[Entry], envs: Iterable[str] | None = None, *, max_bytes: int = MAX_FILE_BYTES
+) -> list[EnvFile]:
+    """The environments' files among `entries`, in path order. The one file rule of sealer."""
+    wanted = set(cfg.environments if envs is None else envs)
+    prefixes = [_literal_prefix(p) for e in wanted for p in cfg.environments[e].paths]
+    out: list[EnvFile] = []
+    for entry in entries:
+        owner = cfg.env_for(entry.rel)
+        mine = owner is not None and owner.name in wanted
+        if entry.kind != "file":
+            # A link to a directory above an environment's paths would bring files in unseen.
+            if mine or any(pre.startswith(entry.rel + "/") for pre in prefixes):
+                what = "a symbolic link" if entry.kind == "link" else "not a regular file (a submodule?)"
+                raise UnsafePath(
+                    f"is {what} under an environment's paths; sealer does not follow it",
+                    file=entry.rel,
+                    hint="commit the sealed file itself there",
+                )
+            continue
+        if not mine or not entry.rel.endswith(YAML_SUFFIXES):
+            continue
+        if entry.size is None or entry.size > max_bytes:
+            raise UnsafePath(
+                f"is {entry.size} bytes, over the {max_bytes} byte limit for a sealed file", file=entry.rel
+            )
+        assert owner is not None
+        out.append(EnvFile(owner.name, entry.rel, entry))
+    out.sort(key=lambda f: f.rel)
+    return out
+
+
+def _literal_prefix(glob: str) -> str:
+    """The directory part of a glob before its first wildcard: where its files can be."""
+    parts = []
+    for seg in glob.split("/")[:-1]:
+        if any(c in seg for c in "*?["):
+            break
+        parts.append(seg)
+    return "/".join(parts)
+
+
+# --- what an environment accepts -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnvRules:
+    """One environment's rules, read once per run from `.sealer.yaml` and `keys/ENV.yaml`.
+
+    Plain data (it pickles to worker processes). Every door that opens, seals or checks a value of
+    this environment asks it, so no door can be more lenient than another."""
+
+    name: str
+    environment: Environment
+    registry: Registry
+    signatures: SignaturePolicy
+    opening: frozenset[str] = field(default_factory=frozenset)  # kids whose values may be opened
+
+    @classmethod
+    def of(cls, environment: Environment, registry: Registry) -> EnvRules:
+        from ._signing import SignaturePolicy
+
+        opening = frozenset(k.kid for k in registry.keys if registry.opens(k.kid))
+        return cls(environment.name, environment, registry, SignaturePolicy.of(registry, environment.policy), opening)
+
+    @property
+    def current_kids(self) -> tuple[str, ...]:
+        return self.registry.current_kids()
+
+    def recipients(self) -> list[Recipient]:
+        return self.registry.recipients()
+
+    @property
+    def not_before(self) -> int | None:
+        return self.registry.not_before_ts()
+
+    # The opening side.
+
+    def accept(self, tok: Token, path: ValuePath, source: str) -> tuple[str, ...]:
+        """The kids of `tok` that may open it here; raises when none may, or the value is revoked."""
+        nb = self.not_before
+        if nb is not None and tok.sealed_at < nb:
+            raise UnsealError(
+                f"sealed before {self.name}'s not_before and is revoked",
+                file=source,
+                path=format_path(path),
+                hint=f"set a fresh value: sealer set {source} '{format_path(path)}'",
+            )
+        usable = tuple(k for k in tok.kids if k in self.opening)
+        if not usable:
+            raise UnsealError(
+                f"is sealed only to retired or unknown key {' and '.join(tok.kids)}",
+                file=source,
+                path=format_path(path),
+                hint="a custodian re-seals it to the current keys (sealer reseal) or sets it again",
+            )
+        return usable
+
+    def lookup(
+        self, tok: Token, path: ValuePath, source: str, identity_for: Callable[[str], Identity | None]
+    ) -> Callable[[str], Identity | None]:
+        usable = self.accept(tok, path, source)
+        return lambda kid: identity_for(kid) if kid in usable else None
+
+    def admit(self, sf: SealedFile, path: str | None = None) -> None:
+        """Before any value is opened: the file is this environment's and its signatures hold.
+        `path`: the file's repository-relative path, which signatures cover (default: its name)."""
+        file_env = sf.env
+        if file_env is not None and file_env != self.name:
+            raise EnvironmentMismatch(
+                f"is sealed for environment {file_env!r}, but belongs to {self.name!r}", file=sf.source
+            )
+        self.signatures.check(sf, path=path)
+
+    def signature_problems(self, sf: SealedFile, path: str | None = None) -> list[SignatureError]:
+        return self.signatures.problems(sf, path=path)
+
+    # The checking side (no private key).
+
+    def value_problems(self, tok: Token, now: float) -> list[tuple[str, str]]:
+        """(code, message) for each way a sealed value breaks this environment's policy."""
+        reg, policy = self.registry, self.environment.policy
+        current = self.current_kids
+        out = []
+        extra = [k for k in tok.kids if k not in current]
+        missing = [k for k in current if k not in tok.kids]
+        if extra:
+            records = {k: reg.find(k) for k in extra}
+            states = ", ".join(f"{k} ({r.state if r else 'not in the registry'})" for k, r in records.items())
+            out.append(
+                (
+                    "stale-key",
+                    f"sealed to {states}, not only to the current keys (run: sealer reseal --env {self.name})",
+                )
+            )
+        elif missing:
+            out.append(
+                (
+                    "missing-key",
+                    f"not sealed to current key {', '.join(missing)} (run: sealer reseal --env {self.name})",
+                )
+            )
+        nb = self.not_before
+        if nb is not None and tok.sealed_at < nb:
+            out.append(("revoked", f"sealed before {self.name}'s not_before: revoked, set a fresh value"))
+        elif policy.max_secret_age is not None and now - tok.sealed_at > policy.max_secret_age:
+            days = (now - tok.sealed_at) / 86400
+            limit = policy.max_secret_age / 86400
+            out.append(
+                (
+                    "too-old",
+                    f"sealed {days:.0f} days ago, older than max_secret_age ({limit:g} days): set a fresh value",
+                )
+            )
+        return out
+
+
+# --- the repository --------------------------------------------------------------------------------
+
+
+class Repository:
+    """A sealer repository: its configuration, its environments' rules and its files.
+
+    Opened from a directory (`Repository.open`) or from a configuration already read elsewhere,
+    such as a git commit's blobs (`Repository(config)`, the controller)."""
+
+    def __init__(self, config: Config, registries: dict[str, Registry] | None = None) -> None:
+        self.config = config
+        self._registries: dict[str, Registry] = dict(registries or {})
+        self._rules: dict[str, EnvRules] = {}
+
+    @classmethod
+    def open(cls, start: str | os.PathLike[str] | None = None) -> Repository:
+        """The repository holding `start` (default: the current directory)."""
+        from ._config import load_config
+
+        return cls(load_config(Path(start) if start is not None else None))
+
+    @classmethod
+    def find(cls, path: Path) -> Repository | None:
+        """The repository a file lives in, if any."""
+        root = find_root(path)
+        return None if root is None else cls(Config.load(root))
+
+    @property
+    def root(self) -> Path:
+        return self.config.root
+
+    def registry(self, env: str) -> Registry:
+        if env not in self._registries:
+            self._registries[env] = self.config.registry(env)
+        return self._registries[env]
+
+    def rules(self, env: str) -> EnvRules:
+        if env not in self.config.environments:
+            raise UsageError(
+                f"unknown environment {env!r}",
+                hint=f"known: {', '.join(self.config.environments) or 'none'}; add one in {CONFIG_NAME}",
+            )
+        if env not in self._rules:
+            self._rules[env] = EnvRules.of(self.config.environments[env], self.registry(env))
+        return self._rules[env]
+
+    def env_of(self, path: Path, requested: str | None = None) -> tuple[str, str | None]:
+        """(environment, repository-relative path or None) of a file, by its path rule and `--env`."""
+        rel = self.config.relpath(path, env=requested)
+        return self.config.resolve_env(rel, requested), rel
+
+    def owner_of(self, rel: str) -> str | None:
+        owner = self.config.env_for(rel)
+        return owner.name if owner is not None else None
+
+    def files(self, envs: Iterable[str] | None = None, under: Sequence[Path] = ()) -> list[EnvFile]:
+        """Every file of the environments (default: all), optionally only below `under`."""
+        tops = [self.root] if not under else [self._inside(u) for u in under]
+        seen: dict[str, EnvFile] = {}
+        for top in tops:
+            for f in select(self.config, list_tree(self.root, top), envs):
+                seen.setdefault(f.rel, f)
+        return sorted(seen.values(), key=lambda f: f.rel)
+
+    def path(self, f: EnvFile) -> Path:
+        return self.root / f.rel
+
+    def _inside(self, p: Path) -> Path:
+        rel = self.config.relpath(p)
+        assert rel is not None
+        return self.root / rel if rel != "." else self.root
+
+    def shared_keys(self, env: str) -> list[tuple[str, str]]:
+        """(kid, other environment) for each of `env`'s keys that another environment also lists.
+
+        Values of one would be readable by the other's key holders. A recovery key shared by
+        several environments is fine: that is what break-glass keys are."""
+        mine = self.registry(env)
+        out = []
+        for other, theirs in self.registries().items():
+            if other == env:
+                continue
+            for k in mine.keys:
+                t = theirs.find(k.kid)
+                if t is not None and not (k.role == "recovery" and t.role == "recovery"):
+                    out.append((k.kid, other))
+        return out
+
+    def registries(self) -> dict[str, Registry]:
+        """Every environment's registry that loads; a broken one is the caller's to report."""
+        out = {}
+        for name in self.config.environments:
+            try:
+                out[name] = self.registry(name)
+            except ConfigError:
+                continue
+        return out
+
+
+def registry_path(env: str) -> str:
+    return f"{KEYS_DIR}/{env}.yaml"

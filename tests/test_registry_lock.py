@@ -1,0 +1,33 @@
+"""Registry edits under concurrency: `keys/ENV.yaml` is read, changed and rewritten, so two
+custodians' commands at once must both land (they take the same lock as sealed-file writers)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from test_cli import SEALER, Repo, repo  # noqa: F401 - the fixture
+
+from sealer._keys import generate_identity
+
+
+def test_concurrent_registry_edits_all_land(repo: Repo) -> None:  # noqa: F811
+    recipients = [generate_identity().recipient.encode() for _ in range(8)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEALER_")}
+    env["SEALER_CONFIG_DIR"] = str(repo.home)
+    procs = [
+        subprocess.Popen(
+            [SEALER, "keys", "add", "prod", "--recovery", r, "--label", f"r{i}"],
+            cwd=repo.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i, r in enumerate(recipients)
+    ]
+    for p in procs:
+        _out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    text = (repo.root / "keys" / "prod.yaml").read_text()
+    assert all(r in text for r in recipients), "a concurrent keys add lost another one's update"
