@@ -244,23 +244,12 @@ def test_alias_bomb_and_recursion_are_refused() -> None:
         _cb(loop)
 
 
-def test_repo_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_repo_path_fallback_reads_the_name_alone(tmp_path: Path) -> None:
+    """The doors pass the repository-relative path; without one, only the name is read (no disk)."""
     root = tmp_path / "repo"
-    (root / "deploy" / "prod").mkdir(parents=True)
-    f = root / "deploy" / "prod" / "db.yaml"
-    f.write_text("a: 1\n")
-    monkeypatch.chdir(root / "deploy")
-    # As given to seal or unseal (relative to the working directory, or absolute) ...
-    assert repo_path("prod/db.yaml", root, "a: 1\n") == "deploy/prod/db.yaml"
-    assert repo_path(str(f), root, "a: 1\n") == "deploy/prod/db.yaml"
-    # ... or relative to the root, as check, reseal and the controller name files.
-    assert repo_path("deploy/prod/db.yaml", root, "a: 1\n") == "deploy/prod/db.yaml"
-    # Not on disk (the controller reads git): as given. Outside the repository: the file's name.
-    assert repo_path("deploy/prod/x.yaml", root, "a: 1\n") == "deploy/prod/x.yaml"
-    outside = tmp_path / "elsewhere" / "db.yaml"
-    outside.parent.mkdir()
-    outside.write_text("a: 1\n")
-    assert repo_path(str(outside), root, "a: 1\n") == "db.yaml"
+    assert repo_path(str(root / "deploy" / "prod" / "db.yaml"), root) == "deploy/prod/db.yaml"
+    assert repo_path("deploy/prod/../prod/db.yaml", root) == "deploy/prod/db.yaml"  # root-relative, as check names it
+    assert repo_path(str(tmp_path / "elsewhere" / "db.yaml"), root) == "db.yaml"  # outside: the file's name
     assert repo_path("./db.yaml", None) == "db.yaml"
 
 
