@@ -197,16 +197,16 @@ def registry_problems(cfg: Config, rules: EnvRules, now: float, *, has_files: bo
         out.append(
             Problem(where, "no-key", f"environment {reg.env} has no active key (sealer keys generate {reg.env})")
         )
-    period = rules.environment.policy.key_rotation_period
-    for k in reg.current():
-        if period is not None and k.role == "environment" and now - k.created.timestamp() > period:
-            out.append(
-                Problem(
-                    where,
-                    "key-overdue",
-                    f"key {k.kid} is older than key_rotation_period (sealer keys rotate {reg.env})",
-                )
+    for k in rules.overdue_keys(now):
+        out.append(
+            Problem(
+                where, "key-overdue", f"key {k.kid} is older than key_rotation_period (sealer keys rotate {reg.env})"
             )
+        )
+    try:
+        reg.check_kinds()
+    except ConfigError as e:
+        out.append(Problem(where, "mixed-kinds", bare(e)))
     for kid, other in Repository(cfg).shared_keys(reg.env):
         out.append(
             Problem(

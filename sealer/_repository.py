@@ -30,7 +30,7 @@ from .errors import ConfigError, EnvironmentMismatch, UnsafePath, UnsealError, U
 if TYPE_CHECKING:
     from ._document import SealedFile
     from ._keys import Identity, Recipient
-    from ._registry import Registry
+    from ._registry import KeyRecord, Registry
     from ._signing import SignatureError, SignaturePolicy
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -205,6 +205,23 @@ class EnvRules:
 
     # The checking side (no private key).
 
+    def revoked(self, tok: Token) -> bool:
+        """Sealed before the environment's `not_before`: refused everywhere, reported by check and status."""
+        nb = self.not_before
+        return nb is not None and tok.sealed_at < nb
+
+    def too_old(self, tok: Token, now: float) -> bool:
+        """Older than the policy's `max_secret_age`: a secret due for a fresh value."""
+        limit = self.environment.policy.max_secret_age
+        return limit is not None and now - tok.sealed_at > limit
+
+    def overdue_keys(self, now: float) -> list[KeyRecord]:
+        """Current environment keys older than the policy's `key_rotation_period`."""
+        period = self.environment.policy.key_rotation_period
+        if period is None:
+            return []
+        return [k for k in self.registry.current() if k.role == "environment" and now - k.created.timestamp() > period]
+
     def value_problems(self, tok: Token, now: float) -> list[tuple[str, str]]:
         """(code, message) for each way a sealed value breaks this environment's policy."""
         reg, policy = self.registry, self.environment.policy
@@ -228,10 +245,9 @@ class EnvRules:
                     f"not sealed to current key {', '.join(missing)} (run: sealer reseal --env {self.name})",
                 )
             )
-        nb = self.not_before
-        if nb is not None and tok.sealed_at < nb:
+        if self.revoked(tok):
             out.append(("revoked", f"sealed before {self.name}'s not_before: revoked, set a fresh value"))
-        elif policy.max_secret_age is not None and now - tok.sealed_at > policy.max_secret_age:
+        elif policy.max_secret_age is not None and self.too_old(tok, now):
             days = (now - tok.sealed_at) / 86400
             limit = policy.max_secret_age / 86400
             out.append(
@@ -298,12 +314,18 @@ class Repository:
         owner = self.config.env_for(rel)
         return owner.name if owner is not None else None
 
+    def select(
+        self, entries: Iterable[Entry], envs: Iterable[str] | None = None, *, max_bytes: int = MAX_FILE_BYTES
+    ) -> list[EnvFile]:
+        """The environments' files among a listing of this repository's tree (`select`)."""
+        return select(self.config, entries, envs, max_bytes=max_bytes)
+
     def files(self, envs: Iterable[str] | None = None, under: Sequence[Path] = ()) -> list[EnvFile]:
         """Every file of the environments (default: all), optionally only below `under`."""
         tops = [self.root] if not under else [self._inside(u) for u in under]
         seen: dict[str, EnvFile] = {}
         for top in tops:
-            for f in select(self.config, list_tree(self.root, top), envs):
+            for f in self.select(list_tree(self.root, top), envs):
                 seen.setdefault(f.rel, f)
         return sorted(seen.values(), key=lambda f: f.rel)
 

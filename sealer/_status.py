@@ -15,7 +15,7 @@ from ._format.valuepath import format_path
 from ._fsio import read_text
 from ._locator import locate
 from ._registry import iso
-from ._rotation import env_files
+from ._repository import Repository
 
 
 @dataclass
@@ -70,10 +70,11 @@ class EnvStatus:
 
 def status(cfg: Config, env: str | None = None, *, now: float | None = None) -> list[EnvStatus]:
     now = time.time() if now is None else now
+    repo = Repository(cfg)
     out = []
     for name in [env] if env else list(cfg.environments):
-        reg = cfg.registry(name)
-        policy = cfg.environments[name].policy
+        rules = repo.rules(name)
+        reg = rules.registry
         keys = []
         for k in reg.keys:
             age = (now - k.created.timestamp()) / 86400
@@ -88,21 +89,16 @@ def status(cfg: Config, env: str | None = None, *, now: float | None = None) -> 
                 }
             )
         st = EnvStatus(name, keys, {})
-        if policy.key_rotation_period is not None:
-            st.overdue_keys = [
-                k.kid
-                for k in reg.current()
-                if k.role == "environment" and now - k.created.timestamp() > policy.key_rotation_period
-            ]
+        st.overdue_keys = [k.kid for k in rules.overdue_keys(now)]
         per_kid: Counter[str] = Counter()
         retiring = {k.kid for k in reg.keys if k.state == "retiring"}
         unknown: set[str] = set()
-        nb = reg.not_before_ts()
-        for _env, path in env_files(cfg, [name]):
+        for f in repo.files([name]):
+            path = repo.path(f)
             text = read_text(path)
             if not _format.mentions_tokens(text):
                 continue
-            rel = path.relative_to(cfg.root).as_posix()
+            rel = f.rel
             st.files += 1
             for loc in locate(text, rel):
                 tok = _format.parse_token(loc.text)
@@ -115,9 +111,9 @@ def status(cfg: Config, env: str | None = None, *, now: float | None = None) -> 
                         files.append(rel)
                 age = now - tok.sealed_at
                 old = OldValue(rel, format_path(loc.ctx.path), tok.sealed_at, round(age / 86400, 1))
-                if policy.max_secret_age is not None and age > policy.max_secret_age:
+                if rules.too_old(tok, now):
                     st.old_values.append(old)
-                if nb is not None and tok.sealed_at < nb:
+                if rules.revoked(tok):
                     st.revoked_values.append(old)
         st.values_per_kid = dict(per_kid)
         st.unknown_kids = sorted(unknown)

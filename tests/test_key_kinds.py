@@ -331,3 +331,22 @@ def test_library_functions_refuse_a_mix_unless_allowed(tmp_path: Path) -> None:
         seal_file(load_config(root), doc)
     assert info.value.exit_code == 1
     assert "password: pw\n" in doc.read_text()
+
+
+def test_check_reports_a_registry_that_mixes_kinds(tmp_path: Path) -> None:
+    """`sealer check` names the mix that `seal` refuses, so CI sees it before a developer does."""
+    from sealer._check import check
+    from sealer._config import Config
+    from sealer._registry import add_key, generate_key
+    from sealer._repo_init import init_repo
+
+    root = tmp_path / "repo"
+    init_repo(root, ["prod"])
+    generate_key(root, "prod", kind="mlkem768x25519", out=tmp_path / "pq.txt")
+    reg = root / "keys" / "prod.yaml"
+    classic = generate_identity().recipient.encode()
+    add_key(root, "prod", classic, recovery=True, allow_mixed_kinds=True)
+    text = reg.read_text().replace("allow_mixed_kinds: true\n", "")  # a hand edit drops the opt-in
+    reg.write_text(text)
+    codes = [p.code for p in check(Config.load(root)).problems]
+    assert "mixed-kinds" in codes

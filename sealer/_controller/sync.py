@@ -271,19 +271,19 @@ class Controller:
         """Our environments' files by the repository's one file rule (`_repository.select`):
         links, submodules and oversized files there are refused, not skipped: fail closed."""
         from .._repository import Entry as TreeEntry
-        from .._repository import EnvRules, select
+        from .._repository import Repository
 
         listing = {
             e.path: TreeEntry(e.path, "link" if e.mode == SYMLINK else "file" if e.kind == "blob" else "other", e.size)
             for e in entries
         }
         by_path = {e.path: e for e in entries}
-        chosen = select(cfg, listing.values(), self.s.envs, max_bytes=self.s.max_file_bytes)
+        repo = Repository(cfg, dict(registries))  # the commit's repository, read from its blobs
+        chosen = repo.select(listing.values(), self.s.envs, max_bytes=self.s.max_file_bytes)
         for f in chosen:
             check_rel(f.rel)
         blobs = self.mirror.read_blobs([by_path[f.rel].oid for f in chosen])
-        rules = {env: EnvRules.of(cfg.environments[env], reg) for env, reg in registries.items()}
-        return [Job(f.rel, blobs[by_path[f.rel].oid], f.env, rules[f.env], self.s.target.kind) for f in chosen]
+        return [Job(f.rel, blobs[by_path[f.rel].oid], f.env, repo.rules(f.env), self.s.target.kind) for f in chosen]
 
     # --- outcome --------------------------------------------------------------------------------
 
