@@ -24,8 +24,8 @@ from ._format.valuepath import format_path
 from ._fsio import atomic_write, fsync_dir, locked, read_text
 from ._keys import Identity, Recipient, parse_identity, parse_recipient
 from ._locator import Located, locate
-from ._repository import Repository
-from .errors import IdentityError, InputError, Refused, SealerError, UnsealError, UsageError
+from ._repository import EnvRules, Repository
+from .errors import EnvironmentMismatch, IdentityError, InputError, Refused, SealerError, UnsealError, UsageError
 
 if TYPE_CHECKING:
     from ._signing import SignerKey
@@ -85,9 +85,7 @@ def make_plan(cfg: Config, paths: Sequence[Path] = (), env: str | None = None) -
     if paths:
         candidates = []
         for p in paths:
-            files = (
-                [p] if p.is_file() else [f for _e, f in env_files(cfg, envs, [p])]
-            )
+            files = [p] if p.is_file() else [f for _e, f in env_files(cfg, envs, [p])]
             for f in files:
                 rel = cfg.relpath(f)
                 owner = cfg.env_for(rel) if rel else None
@@ -146,21 +144,21 @@ class Summary:
 # through argv, pipes or files. With the spawn start method they travel once, in the initializer.
 _IDENTITIES: dict[str, Identity] = {}
 _RECIPIENTS: dict[str, list[Recipient]] = {}
-_NOT_BEFORE: dict[str, int | None] = {}
+_RULES: dict[str, EnvRules] = {}  # env -> its rules: which kids may be opened, not_before
 _SIGNING: dict[str, Any] = {}  # env -> _signing.Signing (the signer key travels like the identities)
 
 
 def _init_worker(
     identities: list[str],
     recipients: dict[str, list[str]],
-    not_before: dict[str, int | None],
+    rules: dict[str, EnvRules],
     signing: tuple[str | None, dict[str, Any]] | None = None,
 ) -> None:
-    global _IDENTITIES, _RECIPIENTS, _NOT_BEFORE, _SIGNING
+    global _IDENTITIES, _RECIPIENTS, _RULES, _SIGNING
     if identities:
         _IDENTITIES = {i.kid: i for i in map(parse_identity, identities)}
         _RECIPIENTS = {e: [parse_recipient(r) for r in rs] for e, rs in recipients.items()}
-        _NOT_BEFORE = not_before
+        _RULES = rules
     if signing is not None:
         import dataclasses
 
@@ -169,29 +167,6 @@ def _init_worker(
         secret, templates = signing  # env -> its Signing, without the key
         key = parse_signer_secret(secret) if secret else None
         _SIGNING = {e: dataclasses.replace(t, key=key) for e, t in templates.items()}
-
-
-def _worker_start(parent: int, *initargs: Any) -> None:
-    """Worker set-up: die with the parent. A `kill -9` of `sealer reseal` must not leave workers
-    behind, blocked on a dead queue and holding private keys in memory."""
-    import signal
-
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
-    except (AttributeError, OSError):
-        import threading
-
-        def watch() -> None:
-            while os.getppid() == parent:
-                time.sleep(0.2)
-            os._exit(1)
-
-        threading.Thread(target=watch, daemon=True).start()
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
-    _init_worker(*initargs)
 
 
 _STALE_TMP = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
@@ -227,14 +202,12 @@ def _reseal_tokens(
         tok = loc.token
         if tok.kids == current:
             continue
-        nb = _NOT_BEFORE.get(env)
-        if nb is not None and tok.sealed_at < nb:
-            raise UnsealError(
-                f"value at {format_path(loc.ctx.path)} was sealed before the environment's not_before (revoked)",
-                file=rel,
-                hint=f"set a fresh value: sealer set {rel} '{format_path(loc.ctx.path)}'",
-            )
-        plain = envelope.unseal(tok, loc.ctx, _IDENTITIES.get, where=rel)
+        if loc.ctx.env != env:
+            raise EnvironmentMismatch(f"is sealed for environment {loc.ctx.env!r}, but belongs to {env!r}", file=rel)
+        # The environment's rules decide what may be opened (no retired key, nothing revoked),
+        # as for unseal: a reseal must not launder a value that deploy tooling would refuse.
+        lookup = _RULES[env].lookup(tok, loc.ctx.path, rel, _IDENTITIES.get)
+        plain = envelope.unseal(tok, loc.ctx, lookup, where=rel)
         new = envelope.seal(tok.vtype, plain, loc.ctx, recipients, sealed_at=tok.sealed_at)
         edits.append((loc, new))
         result.moves[(tok.kids, current)] += 1
@@ -317,29 +290,25 @@ def reseal(
     ids = [i for i in map(identity_for, sorted(plan.old_kids())) if i is not None]
     jobs = [(str(f.path), f.rel, f.env) for f in plan.files]
     recipients = {e: [r.encode() for r in regs[e].recipients()] for e in envs}
-    not_before = {e: regs[e].not_before_ts() for e in envs}
+    repo = Repository(cfg, regs)
+    rules = {e: repo.rules(e) for e in envs}
     results: list[FileResult] = []
     workers = workers or os.cpu_count() or 1
     if workers <= 1 or len(jobs) < 8:
-        _init_worker([i.encode() for i in ids], recipients, not_before, signing)
+        _init_worker([i.encode() for i in ids], recipients, rules, signing)
         for job in jobs:
             results.append(reseal_file(job))
             if progress:
                 progress(results[-1])
     else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+        from ._pool import start_method, worker_pool
 
-        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context("spawn")
-        if ctx.get_start_method() == "fork":
-            _init_worker([i.encode() for i in ids], recipients, not_before, signing)
-            initargs: tuple[Any, ...] = ([], {}, {}, None)
-        else:
-            initargs = ([i.encode() for i in ids], recipients, not_before, signing)
+        initargs: tuple[Any, ...] = ([i.encode() for i in ids], recipients, rules, signing)
+        if start_method("fork") == "fork":  # the workers inherit the keys: nothing to send them
+            _init_worker(*initargs)
+            initargs = ([], {}, {}, None)
         chunk = max(1, min(64, len(jobs) // (workers * 8) or 1))
-        with ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=_worker_start, initargs=(os.getpid(), *initargs)
-        ) as pool:
+        with worker_pool(workers, _init_worker, initargs, start="fork") as pool:
             for r in pool.map(reseal_file, jobs, chunksize=chunk):
                 results.append(r)
                 if progress:

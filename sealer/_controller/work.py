@@ -221,8 +221,8 @@ def process_in_worker(job: Job) -> Outcome:
 class Pool:
     """Worker processes for big renders: started on first use, kept for later cycles.
 
-    Workers come from a forkserver (never a fork of this multi-threaded process) and get the
-    private keys once, through their pipe, at start.
+    Workers come from a forkserver (never a fork of this multi-threaded process), get the private
+    keys once, through their pipe, at start, and die with the controller (sealer._pool).
     """
 
     MIN_JOBS = 32  # below this, starting workers costs more than it saves
@@ -249,19 +249,11 @@ class Pool:
             raise
 
     def _start(self, identities: Sequence[Identity]) -> Any:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from .._pool import worker_pool
 
-        methods = multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-        if ctx.get_start_method() == "forkserver":
-            ctx.set_forkserver_preload(["sealer._controller.work", "sealer._unseal", "sealer._render", "ruamel.yaml"])
-        return ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=ctx,
-            initializer=init_worker,
-            initargs=([i.encode() for i in identities],),
-        )
+        preload = ("sealer._controller.work", "sealer._unseal", "sealer._render", "ruamel.yaml")
+        keys = [i.encode() for i in identities]
+        return worker_pool(self.workers, init_worker, (keys,), start="forkserver", preload=preload)
 
     def close(self) -> None:
         if self._executor is not None:

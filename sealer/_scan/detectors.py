@@ -175,10 +175,8 @@ def detect_plaintext(paths: list[str], workers: int | None) -> list[list[tuple[i
     if workers <= 1 or len(paths) < PARALLEL_FROM:
         with _plaintext_detector() as detector:
             return [detector(p) for p in paths]
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    from .._pool import worker_pool
 
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     chunk = max(1, min(32, len(paths) // (workers * 4)))
-    with ProcessPoolExecutor(min(workers, len(paths)), mp_context=ctx, initializer=_init_detector) as pool:
+    with worker_pool(min(workers, len(paths)), _init_detector, start="fork") as pool:
         return list(pool.map(_detect_one, paths, chunksize=chunk))
