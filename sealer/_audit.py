@@ -33,9 +33,13 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 from ._format.token import find_tokens
 from .errors import SealerError
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.12
 
 __all__ = [
     "GENESIS",
@@ -43,6 +47,7 @@ __all__ = [
     "AuditInvalid",
     "AuditLog",
     "Event",
+    "EventFields",
     "Verification",
     "default_actor",
     "default_path",
@@ -409,59 +414,35 @@ def verify(path: str | os.PathLike[str], *, head: str | None = None) -> Verifica
     return result
 
 
-def record(
-    event: str,
-    *,
-    env: str | None = None,
-    file: str | None = None,
-    kids: Sequence[str] = (),
-    commit: str | None = None,
-    result: str = "ok",
-    reason: str | None = None,
-    actor: str | None = None,
-    path: str | os.PathLike[str] | None = None,
-) -> None:
+class EventFields(TypedDict, total=False):
+    """The keywords of `record` and `try_record`: an `Event`'s fields but its name and time."""
+
+    env: str | None
+    file: str | None
+    kids: Sequence[str]
+    commit: str | None
+    result: str
+    reason: str | None
+    actor: str | None  # None: $SEALER_ACTOR, else `default_actor()`
+
+
+def record(event: str, *, path: str | os.PathLike[str] | None = None, **fields: Unpack[EventFields]) -> None:
     """Append one event to `path` (default: `default_path()`); nothing when the log is off."""
-    target = Path(path) if path is not None else default_path()
-    if target is None:
-        return
-    AuditLog(target, actor=actor or os.environ.get("SEALER_ACTOR") or None).append(
-        Event(event, result, env, file, tuple(kids), commit, reason)
-    )
+    _append([Event(event, **fields)], path)
 
 
 def try_record(
     event: str,
     *,
-    env: str | None = None,
-    file: str | None = None,
-    kids: Sequence[str] = (),
-    commit: str | None = None,
-    result: str = "ok",
-    reason: str | None = None,
-    actor: str | None = None,
     path: str | os.PathLike[str] | None = None,
     repo: str | os.PathLike[str] | None = None,
+    **fields: Unpack[EventFields],
 ) -> str | None:
     """`record` for the CLI: an unwritable audit log must not undo a finished seal, so this returns
     a warning for stderr instead of raising. `repo`: fill `commit` from that repository's HEAD."""
-    if commit is None and repo is not None:
-        commit = git_head(Path(repo))
-    try:
-        record(
-            event,
-            env=env,
-            file=file,
-            kids=kids,
-            commit=commit,
-            result=result,
-            reason=reason,
-            actor=actor,
-            path=path,
-        )
-    except AuditError as e:
-        return f"warning: {e}"
-    return None
+    if fields.get("commit") is None and repo is not None:
+        fields["commit"] = git_head(Path(repo))
+    return try_record_events([Event(event, **fields)], path=path)
 
 
 def try_record_events(
@@ -472,11 +453,14 @@ def try_record_events(
 ) -> str | None:
     """Many events in one append (one lock, one fsync): `reseal` of 1,000 files. Returns a warning
     instead of raising, like `try_record`."""
-    target = Path(path) if path is not None else default_path()
-    if target is None or not events:
-        return None
     try:
-        AuditLog(target, actor=actor or os.environ.get("SEALER_ACTOR") or None).append_many(events)
+        _append(events, path, actor)
     except AuditError as e:
         return f"warning: {e}"
     return None
+
+
+def _append(events: Sequence[Event], path: str | os.PathLike[str] | None, actor: str | None = None) -> None:
+    target = Path(path) if path is not None else default_path()
+    if target is not None and events:
+        AuditLog(target, actor=actor or os.environ.get("SEALER_ACTOR") or None).append_many(events)

@@ -18,9 +18,14 @@ from .errors import IdentityError, InputError, Refused, SealerError
 MAX_FILE_BYTES = 8 * 1024 * 1024
 
 
-def read_text(path: str | Path, *, limit: int = MAX_FILE_BYTES) -> str:
+def read_text(path: str | os.PathLike[str], *, limit: int = MAX_FILE_BYTES) -> str:
     """Read a UTF-8 file with a size cap; every failure is an InputError naming the file."""
-    p = str(path)
+    return decode_text(read_bytes(path, limit=limit), os.fspath(path), limit=limit)
+
+
+def read_bytes(path: str | os.PathLike[str], *, limit: int = MAX_FILE_BYTES) -> bytes:
+    """Read a file with a size cap; every failure is an InputError naming the file."""
+    p = os.fspath(path)
     try:
         with open(p, "rb") as f:
             data = f.read(limit + 1)
@@ -32,16 +37,21 @@ def read_text(path: str | Path, *, limit: int = MAX_FILE_BYTES) -> str:
         raise InputError("permission denied", file=p, hint="check the file's owner and mode") from None
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror}", file=p) from None
-    return decode_text(data, p, limit=limit)
+    _check_size(data, p, limit)
+    return data
 
 
 def decode_text(data: bytes, source: str, *, limit: int = MAX_FILE_BYTES) -> str:
-    if len(data) > limit:
-        raise InputError(f"larger than the {limit // (1024 * 1024)} MiB limit", file=source)
+    _check_size(data, source, limit)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise InputError(f"not UTF-8 text (bad byte at offset {e.start})", file=source) from None
+
+
+def _check_size(data: bytes, source: str, limit: int) -> None:
+    if len(data) > limit:
+        raise InputError(f"larger than the {limit // (1024 * 1024)} MiB limit", file=source)
 
 
 def atomic_write(path: str | Path, data: bytes, *, mode: int | None = None, sync_dir: bool = True) -> None:

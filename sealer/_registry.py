@@ -384,11 +384,41 @@ def _env_kind(reg: Registry) -> str:
     return "mlkem768x25519" if pq else "x25519"
 
 
-def _check_and_record(reg: Registry, change: str, new: KeyRecord, allow_mixed_kinds: bool) -> None:
-    """Refuse a key change that would leave `reg` mixing kinds, unless opted in; record the opt-in."""
+def _append_checked(reg: Registry, new: KeyRecord, change: str, allow_mixed_kinds: bool) -> None:
+    """Add `new` to `reg`, refusing a key change that would leave it mixing kinds unless opted in;
+    record the opt-in."""
+    reg.keys.append(new)
     reg.check_kinds(change=change, new=new, allow=allow_mixed_kinds)
     if allow_mixed_kinds and all(reg.kinds()):
         reg.allow_mixed_kinds = True
+
+
+def _add_pair(
+    reg: Registry,
+    root: Path,
+    env: str,
+    kind: str,
+    change: Callable[[KeyRecord], str],
+    *,
+    out: Path | None,
+    force: bool,
+    allow_mixed_kinds: bool,
+    now: dt.datetime | None,
+    recovery: bool = False,
+    label: str = "",
+) -> tuple[KeyRecord, Path]:
+    """A new key pair of `kind` for `env`: its public half added to `reg` (`change` describes that for
+    `check_kinds`), its private half written, `reg` saved."""
+    from ._keys import generate_identity
+
+    identity = generate_identity(kind)
+    role = "recovery" if recovery else "environment"
+    record = KeyRecord(identity.kid, identity.recipient.encode(), _now(now), "active", role, label)
+    # Checked before the private key is written: a refused key leaves nothing behind.
+    _append_checked(reg, record, change(record), allow_mixed_kinds)
+    path = _write_identity_file(root, env, out, force, identity, recovery=recovery)
+    reg.save()
+    return record, path
 
 
 @_under_lock
@@ -418,17 +448,19 @@ def generate_key(
             f"environment {env!r} already has an active key ({active[0].kid})",
             hint=f"to replace it run: sealer keys rotate {env}; to add another: --add",
         )
-    from ._keys import generate_identity
-
-    identity = generate_identity(kind or _env_kind(reg))
-    role = "recovery" if recovery else "environment"
-    record = KeyRecord(identity.kid, identity.recipient.encode(), _now(now), "active", role, label)
-    reg.keys.append(record)
-    # Checked before the private key is written: a refused key leaves nothing behind.
-    _check_and_record(reg, f"add {record.describe()} to {env}", record, allow_mixed_kinds)
-    path = _write_identity_file(root, env, out, force, identity, recovery=recovery)
-    reg.save()
-    return record, path
+    return _add_pair(
+        reg,
+        root,
+        env,
+        kind or _env_kind(reg),
+        lambda record: f"add {record.describe()} to {env}",
+        out=out,
+        force=force,
+        allow_mixed_kinds=allow_mixed_kinds,
+        now=now,
+        recovery=recovery,
+        label=label,
+    )
 
 
 @_under_lock
@@ -452,16 +484,19 @@ def rotate_key(
     previous = [k for k in reg.keys if k.state == "active" and k.role == "environment"]
     # Keep the environment's kind unless told otherwise: a post-quantum environment stays one.
     kind = kind or (previous[-1].kind if previous and previous[-1].kind in ("x25519", "mlkem768x25519") else "x25519")
-    from ._keys import generate_identity
-
-    identity = generate_identity(kind)
     for k in previous:
         k.state = "retiring"
-    record = KeyRecord(identity.kid, identity.recipient.encode(), _now(now), "active")
-    reg.keys.append(record)
-    _check_and_record(reg, f"rotate {env} to {record.describe()}", record, allow_mixed_kinds)
-    path = _write_identity_file(root, env, out, force, identity)
-    reg.save()
+    record, path = _add_pair(
+        reg,
+        root,
+        env,
+        kind,
+        lambda record: f"rotate {env} to {record.describe()}",
+        out=out,
+        force=force,
+        allow_mixed_kinds=allow_mixed_kinds,
+        now=now,
+    )
     return record, previous, path
 
 
@@ -484,8 +519,7 @@ def add_key(
     if reg.find(rec.kid) is not None:
         raise ConfigError(f"key {rec.kid} is already registered for {env}", file=str(reg.path))
     record = KeyRecord(rec.kid, rec.encode(), _now(now), "active", "recovery" if recovery else "environment", label)
-    reg.keys.append(record)
-    _check_and_record(reg, f"add {record.describe()} to {env}", record, allow_mixed_kinds)
+    _append_checked(reg, record, f"add {record.describe()} to {env}", allow_mixed_kinds)
     reg.save()
     return record
 

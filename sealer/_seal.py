@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path as Path_
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 from . import _envelope as envelope
 from . import _format
@@ -42,6 +43,8 @@ from .errors import EnvironmentMismatch, InputError, PathError, Refused, UnsealE
 
 if TYPE_CHECKING:
     from ._signing import SignerKey
+
+_P = ParamSpec("_P")
 
 
 @dataclass
@@ -152,40 +155,6 @@ def _scope_for(doc: Document, requested: str | None, source: str) -> str:
     return scope
 
 
-def set_value(
-    text: str,
-    source: str,
-    path: Path,
-    value: bytes,
-    *,
-    env: str,
-    recipients: Sequence[Recipient],
-    vtype: str | None = None,
-    selector: Selector | None = None,
-    document: int | None = None,
-    now: int | None = None,
-    signing: Signing | None = None,
-) -> str:
-    """Seal one new value at `path`.
-
-    Only that value's line changes (plus the sealer: block when the document is sealed the first time,
-    and its signature when signing or dropping one).
-    """
-    return set_value_report(
-        text,
-        source,
-        path,
-        value,
-        env=env,
-        recipients=recipients,
-        vtype=vtype,
-        selector=selector,
-        document=document,
-        now=now,
-        signing=signing,
-    )[0]
-
-
 def set_value_report(
     text: str,
     source: str,
@@ -200,7 +169,11 @@ def set_value_report(
     now: int | None = None,
     signing: Signing | None = None,
 ) -> tuple[str, list[int]]:
-    """`set_value`, also returning the documents whose signature was dropped."""
+    """Seal one new value at `path`; returns the new text and the documents whose signature was dropped.
+
+    Only that value's line changes (plus the sealer: block when the document is sealed the first time,
+    and its signature when signing or dropping one).
+    """
     sf = load(text, source, selector)
     check_env(sf, env)
     doc = _pick_document(sf, path, document)
@@ -222,6 +195,22 @@ def set_value_report(
         edits.append(m)
     new, _signed, dropped = resign(text, apply_edits(text, edits), source, env=env, signing=signing)
     return new, dropped
+
+
+def _text_only(report: Callable[_P, tuple[str, list[int]]]) -> Callable[_P, str]:
+    """`set_value` from `set_value_report`: the same parameters (stated once, there), the text alone."""
+
+    def set_value(*args: _P.args, **kwargs: _P.kwargs) -> str:
+        """Seal one new value at `path` and return the new text: `set_value_report` (same parameters,
+        same rules) without the documents whose signature was dropped."""
+        return report(*args, **kwargs)[0]
+
+    set_value.__qualname__ = "set_value"
+    set_value.__signature__ = inspect.signature(report).replace(return_annotation="str")  # type: ignore[attr-defined]
+    return set_value
+
+
+set_value = _text_only(set_value_report)
 
 
 def _check_value(vtype: str, value: bytes, path: Path, source: str) -> None:

@@ -15,10 +15,19 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["dump_documents", "dumps", "inline_scalar", "plain_ok", "quote_string", "yaml_string"]
+__all__ = [
+    "core_scalar",
+    "dump_documents",
+    "dumps",
+    "inline_scalar",
+    "plain_ok",
+    "quote_string",
+    "yaml_float",
+    "yaml_string",
+]
 
 # --- one-line scalars for splicing (sealer's own files, `--format yaml`) ----------------------------
 
@@ -117,6 +126,15 @@ def inline_scalar(value: Any) -> str:
     """A scalar on one line (no literal blocks): for keys, and anywhere a one-line form is needed."""
     if isinstance(value, str):
         return value if plain_ok(value) else quote_string(value)
+    text = core_scalar(value, yaml_float)
+    if text is None:
+        raise TypeError(f"cannot write a {type(value).__name__} as YAML")
+    return text
+
+
+def core_scalar(value: Any, float_text: Callable[[float], str]) -> str | None:
+    """None, a bool or an int as YAML and JSON both write them (`null`, `true`, `42`), a float as
+    `float_text` writes it (the formats differ there); None for a value of any other type."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -124,17 +142,19 @@ def inline_scalar(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return _float(value)
-    raise TypeError(f"cannot write a {type(value).__name__} as YAML")
+        return float_text(value)
+    return None
 
 
-def _float(f: float) -> str:
+def yaml_float(f: float, *, yaml11: bool = True) -> str:
+    """`.nan`, `.inf`, `-.inf`, else the shortest text that round-trips. `yaml11`: write `1e+20` as
+    `1.0e+20`, which a YAML 1.1 reader needs to see a float (go-yaml, and so sops, writes it bare)."""
     if math.isnan(f):
         return ".nan"
     if math.isinf(f):
         return ".inf" if f > 0 else "-.inf"
-    r = repr(f)  # shortest text that round-trips; `1e+20` needs a dot to be a float to YAML 1.1
-    if "e" in r and "." not in r:
+    r = repr(f)
+    if yaml11 and "e" in r and "." not in r:
         r = r.replace("e", ".0e", 1)
     return r
 

@@ -83,6 +83,25 @@ def only_env_option(f: F) -> F:
     )(f)
 
 
+def env_filter_option(f: F) -> F:
+    return click.option("--env", "env", metavar="ENV", help="Only this environment (default: all).")(f)
+
+
+def key_out_options(default: str, *, what: str = "the private key") -> Callable[[F], F]:
+    """`--out` and `--force` of a command that writes a private key: to `default` unless told, never
+    inside the repository unless forced (`_fsio.refuse_inside`)."""
+
+    def options(f: F) -> F:
+        f = click.option("--force", is_flag=True, help="Allow writing the private key inside the repository.")(f)
+        return click.option(
+            "--out",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help=f"Where to write {what} (default: {default}).",
+        )(f)
+
+    return options
+
+
 def audit(event: str, **fields: Any) -> None:
     """One line in the audit log (never a value). A log that cannot be written warns on stderr and
     does not undo the command's work."""
@@ -119,6 +138,17 @@ def emit_json(data: Any) -> None:
 def note(message: str) -> None:
     """A status line for people, on stderr so stdout stays clean for pipes."""
     click.echo(message, err=True)
+
+
+def emit_rows(rows: list[dict[str, Any]], output: str, line: Callable[[dict[str, Any]], str], *, empty: str) -> None:
+    """A listing: the rows as JSON, else one `line` a row, or the note `empty` when there is none."""
+    if output == "json":
+        emit_json(rows)
+    elif not rows:
+        note(empty)
+    else:
+        for r in rows:
+            click.echo(line(r))
 
 
 def is_tty() -> bool:

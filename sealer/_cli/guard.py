@@ -9,7 +9,19 @@ from pathlib import Path
 
 import click
 
-from ._common import CONTEXT, AuditedGroup, emit_json, identity_option, is_tty, note, output_option, repo_config
+from ._common import (
+    CONTEXT,
+    AuditedGroup,
+    emit_json,
+    emit_rows,
+    env_filter_option,
+    identity_option,
+    is_tty,
+    key_out_options,
+    note,
+    output_option,
+    repo_config,
+)
 
 
 @click.command(context_settings=CONTEXT)
@@ -135,12 +147,7 @@ def signers() -> None:
 
 @signers.command(context_settings=CONTEXT)
 @click.argument("name")
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the private key (default: ~/.config/sealer/signers/NAME-KID.txt).",
-)
-@click.option("--force", is_flag=True, help="Allow writing the private key inside the repository.")
+@key_out_options("~/.config/sealer/signers/NAME-KID.txt")
 @click.option("--env", "envs", multiple=True, metavar="ENV", help="Also allow the new signer in ENV (repeatable).")
 @output_option
 def generate(name: str, out: Path | None, force: bool, envs: tuple[str, ...], output: str) -> None:
@@ -212,7 +219,7 @@ def remove(env: str, which: str, output: str) -> None:
 
 
 @signers.command(name="list", context_settings=CONTEXT)
-@click.option("--env", "env", help="Only this environment.")
+@env_filter_option
 @output_option
 def list_(env: str | None, output: str) -> None:
     """Every allowed signer: environment, name, key id, public key."""
@@ -223,11 +230,9 @@ def list_(env: str | None, output: str) -> None:
         for e in envs
         for s in cfg.registry(e).signers
     ]
-    if output == "json":
-        emit_json(rows)
-        return
-    if not rows:
-        note("no signers allowed; a custodian adds one with: sealer signers add ENV NAME KEY")
-        return
-    for r in rows:
-        click.echo(f"{r['env']:<12} {r['name']:<20} {r['kid']}  {r['key']}")
+    emit_rows(
+        rows,
+        output,
+        lambda r: f"{r['env']:<12} {r['name']:<20} {r['kid']}  {r['key']}",
+        empty="no signers allowed; a custodian adds one with: sealer signers add ENV NAME KEY",
+    )

@@ -34,6 +34,12 @@ def _out_option(f: F) -> F:
     )(f)
 
 
+_import_env_option = click.option(
+    "--env", "env", metavar="ENV", help="Environment to seal for (default: from -o's path rule)."
+)
+_export_env_option = click.option("--env", "env", metavar="ENV", help="Refuse a file sealed for any other environment.")
+
+
 def _seal_for_repo(plain: str, source: str, out: Path | None, env: str | None, scope: str | None) -> str:
     """Seal imported plaintext as sealer would seal the file at its destination (`-o`), else for --env."""
     from .._seal import seal_text, target
@@ -56,7 +62,7 @@ def _seal_for_repo(plain: str, source: str, out: Path | None, env: str | None, s
     help="The controller's private key: PEM, its key Secret, or the kind: List backup (repeatable).",
 )
 @click.option("--namespace", help="The namespace, when the SealedSecret names none (kubectl apply -n NS).")
-@click.option("--env", "env", metavar="ENV", help="Environment to seal for (default: from -o's path rule).")
+@_import_env_option
 @_out_option
 def import_sealedsecret(
     file: Path, keys: tuple[Path, ...], namespace: str | None, env: str | None, out: Path | None
@@ -94,7 +100,7 @@ def import_sealedsecret(
     help="Default: from the file's sealer scope (strict, namespace, env).",
 )
 @click.option("--namespace", help="Namespace for Secrets that name none.")
-@click.option("--env", "env", metavar="ENV", help="Refuse a file sealed for any other environment.")
+@_export_env_option
 @identity_option
 @_out_option
 def export_sealedsecret(
@@ -131,7 +137,7 @@ def export_sealedsecret(
 
 @import_.command(name="sops", context_settings=CONTEXT)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--env", "env", metavar="ENV", help="Environment to seal for (default: from -o's path rule).")
+@_import_env_option
 @click.option(
     "--input-type",
     type=click.Choice(["yaml", "json", "dotenv", "ini", "binary"]),
@@ -171,7 +177,7 @@ def import_sops(
 )
 @click.option("--output-type", type=click.Choice(["yaml", "json"]), help="Default: json for -o *.json, else yaml.")
 @click.option("--encrypted-regex", metavar="RX", help="Encrypt only values under keys matching RX.")
-@click.option("--env", "env", metavar="ENV", help="Refuse a file sealed for any other environment.")
+@_export_env_option
 @identity_option
 @_out_option
 def export_sops(

@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from ._common import CONTEXT, AuditedGroup, audit, emit_json, note, output_option, repo_config
+from ._common import (
+    CONTEXT,
+    AuditedGroup,
+    audit,
+    emit_json,
+    emit_rows,
+    env_filter_option,
+    key_out_options,
+    note,
+    output_option,
+    repo_config,
+)
+
+IDENTITY_FILE = "~/.config/sealer/identities/ENV-KID.txt"
 
 kind_option = click.option(
     "--kind",
     type=click.Choice(["x25519", "mlkem768x25519"]),
     help="x25519 (age's default) or mlkem768x25519 (post-quantum hybrid, age1pq1…; larger tokens).",
 )
+label_option = click.option("--label", default="", help="Who holds it (for recovery keys), e.g. 'security team safe'.")
 mixed_option = click.option(
     "--allow-mixed-kinds",
     is_flag=True,
@@ -28,17 +43,12 @@ def keys() -> None:
 
 @keys.command(context_settings=CONTEXT)
 @click.argument("env")
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the private key (default: ~/.config/sealer/identities/ENV-KID.txt).",
-)
-@click.option("--force", is_flag=True, help="Allow writing the private key inside the repository.")
+@key_out_options(IDENTITY_FILE)
 @click.option("--add", is_flag=True, help="Add another active key even though one exists.")
 @click.option(
     "--recovery", is_flag=True, help="Make a break-glass recipient of ENV instead (keep its private key offline)."
 )
-@click.option("--label", default="", help="Who holds it (for recovery keys), e.g. 'security team safe'.")
+@label_option
 @kind_option
 @mixed_option
 @output_option
@@ -91,7 +101,7 @@ def generate(
 @click.argument("env")
 @click.argument("recipient")
 @click.option("--recovery", is_flag=True, help="A break-glass recipient: every value of ENV is also sealed to it.")
-@click.option("--label", default="", help="Who holds it (for recovery keys), e.g. 'security team safe'.")
+@label_option
 @mixed_option
 @output_option
 def add(env: str, recipient: str, recovery: bool, label: str, allow_mixed_kinds: bool, output: str) -> None:
@@ -111,12 +121,7 @@ def add(env: str, recipient: str, recovery: bool, label: str, allow_mixed_kinds:
 
 @keys.command(context_settings=CONTEXT)
 @click.argument("env")
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the new private key (default: ~/.config/sealer/identities/ENV-KID.txt).",
-)
-@click.option("--force", is_flag=True, help="Allow writing the private key inside the repository.")
+@key_out_options(IDENTITY_FILE, what="the new private key")
 @kind_option
 @mixed_option
 @output_option
@@ -187,19 +192,16 @@ def revoke_before(env: str, time: str, output: str) -> None:
 
 
 @keys.command(name="list", context_settings=CONTEXT)
-@click.option("--env", "env", help="Only this environment.")
+@env_filter_option
 @output_option
 def list_(env: str | None, output: str) -> None:
     """Every registered key: environment, kid, state, creation time, recipient."""
     cfg = repo_config()
     envs = [env] if env else list(cfg.environments)
     rows = [{"env": e, **k.to_dict()} for e in envs for k in cfg.registry(e).keys]
-    if output == "json":
-        emit_json(rows)
-        return
-    if not rows:
-        note("no keys registered; run: sealer keys generate ENV")
-        return
-    for r in rows:
-        role = "recovery" if r.get("role") == "recovery" else ""
-        click.echo(f"{r['env']:<12} {r['kid']}  {r['state']:<8} {role:<8} {r['created']}  {r['recipient']}")
+    emit_rows(rows, output, _key_line, empty="no keys registered; run: sealer keys generate ENV")
+
+
+def _key_line(r: dict[str, Any]) -> str:
+    role = "recovery" if r.get("role") == "recovery" else ""
+    return f"{r['env']:<12} {r['kid']}  {r['state']:<8} {role:<8} {r['created']}  {r['recipient']}"

@@ -9,13 +9,23 @@ from typing import Any
 
 import click
 
-from ._common import CONTEXT, audit_many, emit_json, identity_option, is_tty, note, output_option, repo_config
+from ._common import (
+    CONTEXT,
+    audit_many,
+    emit_json,
+    env_filter_option,
+    identity_option,
+    is_tty,
+    note,
+    output_option,
+    repo_config,
+)
 from .seal import load_signer, sign_options
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path, exists=True))
-@click.option("--env", "env", metavar="ENV", help="Only this environment (default: all).")
+@env_filter_option
 @click.option("--dry-run", is_flag=True, help="Print the plan; needs no private key.")
 @click.option("--commit", "commit", is_flag=True, help="Make one git commit of the re-sealed files.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: one per core).")
@@ -95,7 +105,7 @@ def reseal(
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("--env", "env", metavar="ENV", help="Only this environment (default: all).")
+@env_filter_option
 @output_option
 def status(env: str | None, output: str) -> None:
     """Keys and their age, values per key, secrets and keys past the policy. Exits 1 on a breach."""

@@ -45,17 +45,17 @@ class Header:
 
 def message(header: Header, body: Map) -> bytes:
     """`sealer.sig.v2` ‖ 0x00 ‖ the header fields, each lp() ‖ node(body)."""
-    return b"".join(
-        (
-            DOMAIN,
-            lp(header.signer.encode()),
-            lp(header.key.encode("ascii")),
-            lp(str(header.version).encode("ascii")),
-            lp(header.env.encode()),
-            lp(header.scope.encode()),
-            lp(header.path.encode()),
-            node_bytes(body),
-        )
+    return b"".join((DOMAIN, *_header_fields(header), lp(header.path.encode()), node_bytes(body)))
+
+
+def _header_fields(header: Header) -> tuple[bytes, ...]:
+    """signer, key, version, env and scope, each lp(): the header both message versions start with."""
+    return (
+        lp(header.signer.encode()),
+        lp(header.key.encode("ascii")),
+        lp(str(header.version).encode("ascii")),
+        lp(header.env.encode()),
+        lp(header.scope.encode()),
     )
 
 
@@ -76,17 +76,7 @@ def node_bytes(node: Node) -> bytes:
 def message_v1(header: Header, body: Map) -> bytes:
     """The old `sealer.sig.v1` message: no path, no scalar style, no collection tags. Never
     accepted as a signature; recognised so that the error can say to sign again."""
-    return b"".join(
-        (
-            DOMAIN_V1,
-            lp(header.signer.encode()),
-            lp(header.key.encode("ascii")),
-            lp(str(header.version).encode("ascii")),
-            lp(header.env.encode()),
-            lp(header.scope.encode()),
-            _v1(body),
-        )
-    )
+    return b"".join((DOMAIN_V1, *_header_fields(header), _v1(body)))
 
 
 def _v1(node: Node) -> bytes:

@@ -1,11 +1,13 @@
-"""The two small interfaces every key kind implements, and the HPKE plumbing they share."""
+"""The two small interfaces every key kind implements, and the HPKE and Bech32 plumbing they share."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from typing import Any
 
-from ..errors import UnsealError
+from .._format import bech32 as _bech32
+from .._format import kid_of
+from ..errors import KeyFormatError, UnsealError
 
 
 class Recipient(ABC):
@@ -61,10 +63,19 @@ class Identity(ABC):
 
 
 class HpkeRecipient(Recipient):
-    """A recipient sealed to with one HPKE suite and one public key object."""
+    """A recipient sealed to with one HPKE suite and one public key object, its text fixed when made."""
 
     _suite: Any
     _public_key: Any
+    _text: str
+
+    def _set_text(self, text: str) -> None:
+        """The canonical text (`encode`) and the key id, which is derived from it."""
+        self._text = text
+        self.kid = kid_of(text)
+
+    def encode(self) -> str:
+        return self._text
 
     def seal(self, plaintext: bytes, info: bytes) -> bytes:
         return bytes(self._suite.encrypt(plaintext, self._public_key, info=info))
@@ -82,3 +93,20 @@ class HpkeIdentity(Identity):
         except Exception:
             # Whatever went wrong (tag, length, point), say only which key did not open it.
             raise UnsealError(f"does not open with key {self.kid}") from None
+
+
+def bech32_key(
+    text: str, hrp: str, *, malformed: str, wrong: str, size: int | None = None, any_case: bool = False
+) -> bytes:
+    """The bytes of the Bech32 key `text`, whose HRP must be `hrp`, written as age writes it (`hrp`
+    then `1`, in that case, unless `any_case`), and `size` bytes long when given. The errors name
+    the key `malformed` (bad text, wrong size) or say `wrong` (another HRP)."""
+    try:
+        got, data = _bech32.decode(text)
+    except ValueError as err:
+        raise KeyFormatError(f"malformed {malformed}: {err}") from None
+    if got != hrp.lower() or not (any_case or text.startswith(hrp + "1")):
+        raise KeyFormatError(f"{wrong}: expected {hrp}1…")
+    if size is not None and len(data) != size:
+        raise KeyFormatError(f"malformed {malformed}: key is {len(data)} bytes, expected {size}")
+    return data

@@ -18,9 +18,8 @@ from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
 from .._format import bech32 as _bech32
-from .._format import kid_of
 from ..errors import KeyFormatError
-from ._base import HpkeIdentity, HpkeRecipient
+from ._base import HpkeIdentity, HpkeRecipient, bech32_key
 
 RECIPIENT_HRP: Final = "age1pq"
 IDENTITY_HRP: Final = "AGE-SECRET-KEY-PQ-"
@@ -42,21 +41,16 @@ class HybridRecipient(HpkeRecipient):
         except ValueError:
             raise KeyFormatError("invalid age1pq recipient") from None
         self._public_key = hpke.MLKEM768X25519PublicKey(pk_m, pk_x)
-        self._text = _bech32.encode(RECIPIENT_HRP, public_bytes)
-        self.kid = kid_of(self._text)
+        self._set_text(_bech32.encode(RECIPIENT_HRP, public_bytes))
 
     @classmethod
     def parse(cls, text: str) -> HybridRecipient:
-        try:
-            hrp, data = _bech32.decode(text)
-        except ValueError as err:
-            raise KeyFormatError(f"malformed age1pq recipient: {err}") from None
-        if hrp != RECIPIENT_HRP:
-            raise KeyFormatError("not a post-quantum recipient: expected age1pq1…")
-        return cls(data)
-
-    def encode(self) -> str:
-        return self._text
+        # any_case: unlike age1…, an upper-case AGE1PQ1… has always been read (and is written lower-case)
+        return cls(
+            bech32_key(
+                text, RECIPIENT_HRP, malformed="age1pq recipient", wrong="not a post-quantum recipient", any_case=True
+            )
+        )
 
 
 class HybridIdentity(HpkeIdentity):
@@ -80,13 +74,9 @@ class HybridIdentity(HpkeIdentity):
 
     @classmethod
     def parse(cls, text: str) -> HybridIdentity:
-        try:
-            hrp, data = _bech32.decode(text)
-        except ValueError as err:
-            raise KeyFormatError(f"malformed post-quantum identity: {err}") from None
-        if hrp != IDENTITY_HRP.lower() or not text.startswith("AGE-SECRET-KEY-PQ-1"):
-            raise KeyFormatError("not a post-quantum identity: expected AGE-SECRET-KEY-PQ-1…")
-        return cls(data)
+        return cls(
+            bech32_key(text, IDENTITY_HRP, malformed="post-quantum identity", wrong="not a post-quantum identity")
+        )
 
     def encode(self) -> str:
         return _bech32.encode(IDENTITY_HRP, self._seed)

@@ -15,7 +15,6 @@ import struct
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
-from .._format import kid_of
 from ..errors import KeyFormatError
 from ._base import HpkeIdentity, HpkeRecipient
 from .x25519 import SUITE
@@ -49,8 +48,8 @@ class SshEd25519Recipient(HpkeRecipient):
         self._ed = ed25519_public
         self._public_key = x25519.X25519PublicKey.from_public_bytes(curve)
         blob = struct.pack(">I", len(PREFIX)) + PREFIX.encode() + struct.pack(">I", 32) + ed25519_public
-        self._text = f"{PREFIX} {base64.b64encode(blob).decode()}"
-        self.kid = kid_of(self._text)
+        # `ssh-ed25519 AAAA…` without the comment: the comment is not part of the key.
+        self._set_text(f"{PREFIX} {base64.b64encode(blob).decode()}")
 
     @classmethod
     def parse(cls, text: str) -> SshEd25519Recipient:
@@ -66,10 +65,6 @@ class SshEd25519Recipient(HpkeRecipient):
         if kind != PREFIX.encode() or len(key) != 32 or off != len(blob):
             raise KeyFormatError("malformed ssh-ed25519 public key")
         return cls(key)
-
-    def encode(self) -> str:
-        """`ssh-ed25519 AAAA…` without the comment: the comment is not part of the key."""
-        return self._text
 
 
 class SshEd25519Identity(HpkeIdentity):

@@ -8,9 +8,8 @@ from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import x25519
 
 from .._format import bech32 as _bech32
-from .._format import kid_of
 from ..errors import KeyFormatError
-from ._base import HpkeIdentity, HpkeRecipient
+from ._base import HpkeIdentity, HpkeRecipient, bech32_key
 
 RECIPIENT_HRP: Final = "age"
 IDENTITY_HRP: Final = "AGE-SECRET-KEY-"
@@ -28,19 +27,13 @@ class X25519Recipient(HpkeRecipient):
 
     def __init__(self, public_key: x25519.X25519PublicKey) -> None:
         self._public_key = public_key
-        self._text = _bech32.encode(RECIPIENT_HRP, public_key.public_bytes_raw())
-        self.kid = kid_of(self._text)
+        self._set_text(_bech32.encode(RECIPIENT_HRP, public_key.public_bytes_raw()))
 
     @classmethod
     def parse(cls, text: str) -> X25519Recipient:
-        try:
-            hrp, data = _bech32.decode(text)
-        except ValueError as err:
-            raise KeyFormatError(f"malformed age X25519 recipient: {err}") from None
-        if hrp != RECIPIENT_HRP or not text.startswith("age1"):
-            raise KeyFormatError("not an age X25519 recipient: expected age1…")
-        if len(data) != 32:
-            raise KeyFormatError(f"malformed age X25519 recipient: key is {len(data)} bytes, expected 32")
+        data = bech32_key(
+            text, RECIPIENT_HRP, malformed="age X25519 recipient", wrong="not an age X25519 recipient", size=32
+        )
         public_key = x25519.X25519PublicKey.from_public_bytes(data)
         # A low-order point gives an all-zero shared secret: refuse it now rather than at the first seal.
         try:
@@ -48,9 +41,6 @@ class X25519Recipient(HpkeRecipient):
         except ValueError:
             raise KeyFormatError("invalid age X25519 recipient: low-order point") from None
         return cls(public_key)
-
-    def encode(self) -> str:
-        return self._text
 
 
 class X25519Identity(HpkeIdentity):
@@ -69,14 +59,7 @@ class X25519Identity(HpkeIdentity):
 
     @classmethod
     def parse(cls, text: str) -> X25519Identity:
-        try:
-            hrp, data = _bech32.decode(text)
-        except ValueError as err:
-            raise KeyFormatError(f"malformed age identity: {err}") from None
-        if hrp != IDENTITY_HRP.lower() or not text.startswith("AGE-SECRET-KEY-1"):
-            raise KeyFormatError("not an age X25519 identity: expected AGE-SECRET-KEY-1…")
-        if len(data) != 32:
-            raise KeyFormatError(f"malformed age identity: key is {len(data)} bytes, expected 32")
+        data = bech32_key(text, IDENTITY_HRP, malformed="age identity", wrong="not an age X25519 identity", size=32)
         return cls(x25519.X25519PrivateKey.from_private_bytes(data))
 
     def encode(self) -> str:

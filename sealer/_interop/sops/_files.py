@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
-from ..._fsio import MAX_FILE_BYTES
+from ..._fsio import read_bytes
 from ..._keys import Identity, Recipient
-from ...errors import InputError
 from ._crypto import (
     Mac,
     aad,
@@ -100,18 +99,7 @@ def read_file(
     """Read and decrypt a SOPS file; the store comes from the name unless `fmt` says. With
     `identities=None` the keys come from sops's own sources (`sops_identities`)."""
     name = os.fspath(path)
-    try:
-        with open(name, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise InputError("no such file", file=name) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, expected a file", file=name) from None
-    except OSError as err:
-        raise InputError(f"cannot read: {err.strerror}", file=name) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise InputError(f"larger than the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit", file=name)
-    return read(data, fmt or format_for_path(name), identities, environ=environ, source=name)
+    return read(read_bytes(name), fmt or format_for_path(name), identities, environ=environ, source=name)
 
 
 def read(

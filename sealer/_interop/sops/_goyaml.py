@@ -9,6 +9,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Final
 
+from ..._yamlout import core_scalar, quote_string, yaml_float
 from ._errors import SopsUnsupportedError
 from ._tree import INT64, Branch, Comment, GoTime, Uint64, check_utf8, has_items, heads, make_time
 
@@ -171,8 +172,6 @@ def _literal_ok(text: str) -> bool:
 def _yaml_str(text: str, *, is_key: bool = False) -> str | tuple[str, list[str]]:
     """A string as go-yaml would write it: plain when it reads back as the same string, a literal
     block for multi-line text, else quoted. Returns (header, lines) for a block scalar."""
-    from ..._document import quote_string
-
     check_utf8(text)
     if text == "":
         return '""'
@@ -189,19 +188,14 @@ def _yaml_str(text: str, *, is_key: bool = False) -> str | tuple[str, list[str]]
     return quote_string(text)
 
 
+def _go_yaml_float(value: float) -> str:
+    return yaml_float(value, yaml11=False)  # go-yaml writes `1e+20`, no `.0` for YAML 1.1 readers
+
+
 def _yaml_scalar(value: Any) -> str | tuple[str, list[str]]:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ".nan"
-        if math.isinf(value):
-            return ".inf" if value > 0 else "-.inf"
-        return repr(value)
+    core = core_scalar(value, _go_yaml_float)
+    if core is not None:
+        return core
     if isinstance(value, GoTime):
         return value.text
     if isinstance(value, bytes):

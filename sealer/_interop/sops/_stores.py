@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+from ..._yamlout import core_scalar
 from ._errors import SopsFormatError, SopsUnsupportedError
 from ._goyaml import emit_yaml
 from ._tree import INT64, Branch, Comment, GoTime, check_utf8, go_float, has_items
@@ -274,14 +275,9 @@ def _emit_json(value: Any, level: int = 0) -> str:
             for e in entries
         )
         return brackets[0] + "\n" + body + "\n" + "\t" * level + brackets[1]
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _json_float(value)
+    core = core_scalar(value, _json_float)
+    if core is not None:
+        return core
     if isinstance(value, GoTime):
         return _json_str(value.text)
     if isinstance(value, bytes):
