@@ -22,7 +22,7 @@ from ._config import KEYS_DIR, Config, glob_to_regex
 from ._document import load
 from ._format.valuepath import format_path
 from ._fsio import read_text
-from ._repository import YAML_SUFFIXES, EnvRules, Repository, list_tree
+from ._repository import EnvRules, Repository, is_yaml, list_tree
 from .errors import ConfigError, SealerError, TokenError
 
 if TYPE_CHECKING:
@@ -302,7 +302,7 @@ def check(
 def leaks(cfg: Config, rel: str, text: str) -> list[Problem]:
     """What `sealer scan` reports of a file under an environment's paths: unparseable, sealed for
     another environment, or holding plaintext values. No registry, no keys."""
-    if not rel.endswith(YAML_SUFFIXES):
+    if not is_yaml(rel):
         return []
     try:
         owner = cfg.env_for(rel)

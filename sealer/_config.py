@@ -44,7 +44,7 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(pattern[i]))
             i += 1
-    return re.compile("".join(out))
+    return re.compile("".join(out), re.DOTALL)  # a newline in a file name is still a character of it
 
 
 @dataclass(frozen=True)
@@ -234,13 +234,22 @@ def _policy(spec: object, env: str, path: Path) -> Policy:
 
 
 def find_root(start: Path) -> Path | None:
+    """The sealer repository holding `start`: the directory of its `.sealer.yaml`.
+
+    A repository has exactly one, at its root. A second `.sealer.yaml` above or below is refused
+    at every door: one committed under `deploy/` would otherwise replace the environments' rules
+    (signature policy, retired keys) for whoever names a file below it."""
     p = start.resolve()
     if p.is_file() or not p.exists():
         p = p.parent
-    for d in (p, *p.parents):
-        if (d / CONFIG_NAME).is_file():
-            return d
-    return None
+    found = [d for d in (p, *p.parents) if (d / CONFIG_NAME).is_file()]
+    if len(found) > 1:
+        raise ConfigError(
+            f"a second {CONFIG_NAME} inside the sealer repository at {found[-1]}",
+            file=str(found[0] / CONFIG_NAME),
+            hint="a repository has one configuration, at its root: remove the nested one",
+        )
+    return found[0] if found else None
 
 
 def load_config(start: Path | None = None) -> Config:

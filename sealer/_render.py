@@ -22,7 +22,32 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOTENV_BARE = re.compile(r"[A-Za-z0-9_./:@%+,=-]*")  # nothing a shell expands, splits or globs
 
 
-def render(files: Sequence[Unsealed], fmt: str) -> tuple[str, list[str]]:
+# Names a sealed value may not set in a process environment (exec, dotenv): each changes how the
+# deploy host loads or runs programs, so a value anyone with the public key can seal would run
+# code there. Allowed one by one with `allow` (--allow-env NAME); sealer's own identity variables never.
+_LOADER_NAMES = frozenset(
+    {
+        "PATH", "IFS", "ENV", "BASH_ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND", "CDPATH",
+        "GLOBIGNORE", "HOME", "EDITOR", "VISUAL", "PAGER", "SSH_ASKPASS", "SUDO_ASKPASS", "GCONV_PATH",
+        "LOCPATH", "NLSPATH", "HOSTALIASES", "RESOLV_HOST_CONF", "NODE_OPTIONS", "NODE_PATH",
+        "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "RUBYOPT", "RUBYLIB", "PERLLIB",
+        "OPENSSL_CONF", "OPENSSL_ENGINES", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_EXEC_PATH", "GIT_ASKPASS",
+    }
+)  # fmt: skip
+_LOADER_PREFIXES = ("LD_", "DYLD_", "PYTHON", "PERL5", "MALLOC_", "GLIBC_", "BASH_FUNC_", "SEALER_")
+
+
+def forbidden_name(name: str, allow: frozenset[str] = frozenset()) -> bool:
+    """May a sealed value set this environment variable? (the one rule, for exec and dotenv)"""
+    if name.startswith("SEALER_IDENTITY"):
+        return True
+    if name in allow:
+        return False
+    return name in _LOADER_NAMES or name.startswith(_LOADER_PREFIXES)
+
+
+def render(files: Sequence[Unsealed], fmt: str, *, allow_env: frozenset[str] = frozenset()) -> tuple[str, list[str]]:
     """The output text and notices for stderr (skipped documents or keys; never values)."""
     if fmt == "yaml":
         return _yaml(files), []
@@ -31,7 +56,7 @@ def render(files: Sequence[Unsealed], fmt: str) -> tuple[str, list[str]]:
     if fmt == "json":
         return _json(files), []
     if fmt == "dotenv":
-        env, notes = environment(files)
+        env, notes = environment(files, allow=allow_env)
         return "".join(f"{k}={_dotenv_quote(v)}\n" for k, v in env.items()), notes
     raise ValueError(fmt)
 
@@ -93,8 +118,11 @@ def _non_finite(v: Any, path: Path) -> Path | None:
     return None
 
 
-def environment(files: Sequence[Unsealed]) -> tuple[dict[str, str], list[str]]:
-    """Flat NAME=value pairs: a Secret's keys as they are, other documents' paths as UPPER_SNAKE."""
+def environment(files: Sequence[Unsealed], *, allow: frozenset[str] = frozenset()) -> tuple[dict[str, str], list[str]]:
+    """Flat NAME=value pairs: a Secret's keys as they are, other documents' paths as UPPER_SNAKE.
+
+    Names that change how programs are loaded or run (`forbidden_name`) are refused, not skipped:
+    a deploy that silently lost a variable would fail later and further from the cause."""
     env: dict[str, str] = {}
     origin: dict[str, str] = {}
     notes = []
@@ -104,6 +132,17 @@ def environment(files: Sequence[Unsealed]) -> tuple[dict[str, str], list[str]]:
                 if not _ENV_NAME.fullmatch(name):
                     notes.append(f"{f.source}: {where} is not a valid environment variable name; skipped")
                     continue
+                if forbidden_name(name, allow):
+                    from .errors import Refused
+
+                    raise Refused(
+                        f"{where} would set ${name}, which changes how programs are loaded or run on this"
+                        " host; anyone holding the public key could seal it",
+                        file=f.source,
+                        hint=f"rename the key, or pass --allow-env {name} if this value really is meant to set it"
+                        if not name.startswith("SEALER_IDENTITY")
+                        else "sealer's own identity variables are never taken from sealed values",
+                    )
                 if "\0" in value:
                     raise InputError(
                         f"{where} contains a NUL character, which no environment variable can hold",
@@ -172,7 +211,17 @@ def _dotenv_quote(v: str) -> str:
 
 def _jsonable(v: Any) -> Any:
     if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
+        out: dict[str, Any] = {}
+        for k, x in v.items():
+            name = _key_text(k)
+            if name in out:
+                # `0x1:` and `"1":` (or `true:` and `True:`) are two keys in YAML but one here: last
+                # would win silently, so a value could replace another.
+                raise InputError(
+                    f"two keys of one mapping both become {name!r} in this output", hint="use --format yaml"
+                )
+            out[name] = _jsonable(x)
+        return out
     if isinstance(v, list):
         return [_jsonable(x) for x in v]
     if isinstance(v, bytes):
@@ -180,3 +229,12 @@ def _jsonable(v: Any) -> Any:
     if hasattr(v, "isoformat"):
         return v.isoformat()
     return v
+
+
+def _key_text(k: Any) -> str:
+    """A mapping key as the text JSON and manifests carry (YAML's spelling of bool and null)."""
+    if isinstance(k, bool):
+        return "true" if k else "false"
+    if k is None:
+        return "null"
+    return str(k)

@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
+def is_yaml(name: str) -> bool:
+    """A YAML file by its name, in any case (`db.YAML` is applied by kubectl like `db.yaml`)."""
+    return name.lower().endswith(YAML_SUFFIXES)
+
+
 # --- which files -----------------------------------------------------------------------------------
 
 
@@ -94,6 +99,12 @@ def select(
     prefixes = [_literal_prefix(p) for e in wanted for p in cfg.environments[e].paths]
     out: list[EnvFile] = []
     for entry in entries:
+        if entry.rel.rsplit("/", 1)[-1] == CONFIG_NAME and entry.rel != CONFIG_NAME:
+            raise ConfigError(
+                f"a second {CONFIG_NAME} inside the repository",
+                file=entry.rel,
+                hint="a repository has one configuration, at its root: remove the nested one",
+            )
         owner = cfg.env_for(entry.rel)
         mine = owner is not None and owner.name in wanted
         if entry.kind != "file":
@@ -106,7 +117,7 @@ def select(
                     hint="commit the sealed file itself there",
                 )
             continue
-        if not mine or not entry.rel.endswith(YAML_SUFFIXES):
+        if not mine or not is_yaml(entry.rel):
             continue
         if entry.size is None or entry.size > max_bytes:
             raise UnsafePath(

@@ -22,7 +22,7 @@ from ._document import (
 from ._format.valuepath import format_path
 from ._fsio import read_text
 from ._keys import Identity
-from ._repository import YAML_SUFFIXES, EnvRules, Repository, list_tree
+from ._repository import EnvRules, Repository, is_yaml, list_tree
 from .errors import EnvironmentMismatch, InputError, UnsafePath
 
 
@@ -149,7 +149,7 @@ def _plan(paths: Sequence[Path], env: str | None, checked: bool) -> Iterator[_Pl
                 yield _Planned(p, True, UNCHECKED, None, None)
                 continue
             for entry in list_tree(p):
-                if entry.kind == "file" and entry.rel.endswith(YAML_SUFFIXES):
+                if entry.kind == "file" and is_yaml(entry.rel):
                     yield _Planned(p / entry.rel, False, UNCHECKED, None, None)
             continue
         if p.is_dir():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +15,13 @@ if TYPE_CHECKING:
 
 from ._common import CONTEXT, audit_many, identity_option, note, only_env_option, write_output
 
+_allow_env_option = click.option(
+    "--allow-env",
+    "allow_env",
+    multiple=True,
+    metavar="NAME",
+    help="Let a sealed value set this variable although it changes how programs run (PATH, LD_*, …). Repeatable.",
+)
 _no_rules_option = click.option(
     "--no-rules",
     is_flag=True,
@@ -41,8 +49,15 @@ _no_rules_option = click.option(
 @only_env_option
 @identity_option
 @_no_rules_option
+@_allow_env_option
 def unseal(
-    paths: tuple[Path, ...], fmt: str, out: Path | None, env: str | None, identities: tuple[str, ...], no_rules: bool
+    paths: tuple[Path, ...],
+    fmt: str,
+    out: Path | None,
+    env: str | None,
+    identities: tuple[str, ...],
+    no_rules: bool,
+    allow_env: tuple[str, ...],
 ) -> None:
     """Unseal FILE|DIR… and print the plaintext (all or nothing).
 
@@ -55,7 +70,7 @@ def unseal(
     ids = find_identities(identities)
     files, skipped = unseal_paths(paths, ids.for_kid, env=env, structured=fmt != "yaml", checked=not no_rules)
     _audit_unseal(files, None)
-    text, notes = render(files, fmt)
+    text, notes = render(files, fmt, allow_env=frozenset(allow_env))
     for n in skipped + notes:
         note(n)
     write_output(text, out, mode=0o600)  # plaintext: never readable by others
@@ -77,9 +92,15 @@ class _ExecCommand(click.Command):
 @only_env_option
 @identity_option
 @_no_rules_option
+@_allow_env_option
 @click.pass_context
 def exec_(
-    ctx: click.Context, files: tuple[Path, ...], env: str | None, identities: tuple[str, ...], no_rules: bool
+    ctx: click.Context,
+    files: tuple[Path, ...],
+    env: str | None,
+    identities: tuple[str, ...],
+    no_rules: bool,
+    allow_env: tuple[str, ...],
 ) -> None:
     """Run a command with the unsealed values in its environment: sealer exec FILE… -- CMD [ARG…].
 
@@ -96,15 +117,19 @@ def exec_(
     ids = find_identities(identities)
     unsealed, skipped = unseal_paths(files, ids.for_kid, env=env, checked=not no_rules)
     _audit_unseal(unsealed, f"exec {command[0]}")
-    values, notes = environment(unsealed)
+    values, notes = environment(unsealed, allow=frozenset(allow_env))
     for n in skipped + notes:
         note(n)
+    # The command is found with our own PATH, never one a sealed value could have set.
+    program = command[0] if "/" in command[0] else shutil.which(command[0])
+    if program is None:
+        raise UsageError(f"command not found: {command[0]}")
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("SEALER_IDENTITY")}
     child_env.update(values)
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        os.execvpe(command[0], command, child_env)  # noqa: S606 - replacing ourselves is the point
+        os.execve(program, command, child_env)  # noqa: S606 - replacing ourselves is the point
     except FileNotFoundError:
         raise UsageError(f"command not found: {command[0]}") from None
     except PermissionError:

@@ -15,11 +15,15 @@ import re
 
 from .token import TYPES
 
-_INT = re.compile(r"[-+]?0b[0-1_]+|[-+]?0o?[0-7_]+|[-+]?[0-9_]+|[-+]?0x[0-9a-fA-F_]+")
+# Each form needs a digit: `_` alone would match the reader's patterns, yet it is no number.
+_D = r"(?=[0-9a-fA-F_]*[0-9a-fA-F])"
+_INT = re.compile(
+    rf"[-+]?(?:0b(?=[01_]*[01])[01_]+|0o?(?=[0-7_]*[0-7])[0-7_]+|(?=[0-9_]*[0-9])[0-9_]+|0x{_D}[0-9a-fA-F_]+)"
+)
 _FLOAT = re.compile(
     r"[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?"
     r"|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
-    r"|[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?"
+    r"|[-+]?\.(?=[0-9_]*[0-9])[0-9_]+(?:[eE][-+][0-9]+)?"
     r"|[-+]?\.(?:inf|Inf|INF)"
     r"|\.(?:nan|NaN|NAN)"
 )
