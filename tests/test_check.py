@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_cli import SECRET, Repo, assert_clean_failure
+from conftest import SECRET, Repo, assert_clean_failure
 
 from sealer._check import check
 from sealer._config import load_config
@@ -18,14 +18,7 @@ from sealer._config import load_config
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
-    r = Repo(tmp_path / "repo", tmp_path / "home")
-    r.root.mkdir()
-    r.ok("init", "--env", "staging", "--env", "prod")
-    for env in ("staging", "prod"):
-        key = tmp_path / "keys" / f"{env}.txt"
-        r.ok("keys", "generate", env, "--out", str(key))
-        r.keys[env] = key
-    return r
+    return Repo.create(tmp_path, "staging", "prod", keys=("staging", "prod"))
 
 
 def problems(r: subprocess.CompletedProcess[str]) -> list[dict[str, object]]:

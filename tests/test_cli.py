@@ -7,92 +7,12 @@ and leave every file exactly as it was.
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from conftest import require_tool
-
-SEALER = str(Path(sys.executable).parent / "sealer")
-SECRET = """\
-# prod database
-apiVersion: v1
-kind: Secret
-metadata:
-  name: db
-  namespace: shop
-type: Opaque
-stringData:
-  username: app          # not secret, but sealed anyway
-  password: "pw-CANARY-7f3a9"
-data:
-  tls.crt: aGVsbG8gd29ybGQ=
-"""
-
-
-class Repo:
-    def __init__(self, root: Path, home: Path) -> None:
-        self.root = root
-        self.home = home
-        self.keys: dict[str, Path] = {}
-
-    def run(
-        self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("SEALER_")}
-        full_env["SEALER_CONFIG_DIR"] = str(self.home)
-        full_env.update(env or {})
-        return subprocess.run(
-            [SEALER, *args],
-            cwd=cwd or self.root,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=full_env,
-            timeout=60,
-        )
-
-    def ok(self, *args: str, **kw: object) -> subprocess.CompletedProcess[str]:
-        r = self.run(*args, **kw)  # type: ignore[arg-type]
-        assert r.returncode == 0, r.stderr
-        return r
-
-    def write(self, rel: str, text: str) -> Path:
-        p = self.root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-        return p
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    r = Repo(tmp_path / "repo", tmp_path / "home")
-    r.root.mkdir()
-    r.ok("init", "--env", "dev", "--env", "staging", "--env", "prod")
-    for env in ("staging", "prod"):
-        key = tmp_path / "keys" / f"{env}.txt"
-        r.ok("keys", "generate", env, "--out", str(key))
-        r.keys[env] = key
-    return r
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def assert_clean_failure(r: subprocess.CompletedProcess[str], *needles: str, code: int = 1) -> None:
-    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("sealer: error: ")
-    assert "Traceback" not in r.stderr
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
-    assert "CANARY" not in r.stderr + r.stdout
-
+from conftest import SECRET, Repo, assert_clean_failure, require_tool
 
 # --- set-up commands -------------------------------------------------------------------------------
 
@@ -112,10 +32,10 @@ def test_keys_generate_mode_registry_and_refusal_inside_repo(repo: Repo) -> None
     prod = [r for r in rows if r["env"] == "prod"]
     assert len(prod) == 1 and prod[0]["state"] == "active" and len(prod[0]["kid"]) == 16
     assert prod[0]["recipient"] in key.read_text()
-    before = snapshot(repo.root)
+    before = repo.snapshot()
     r = repo.run("keys", "generate", "dev", "--out", str(repo.root / "dev.key"))
     assert_clean_failure(r, "inside the repository", code=1)
-    assert snapshot(repo.root) == before
+    assert repo.snapshot() == before
     repo.ok("keys", "generate", "dev", "--out", str(repo.root / "dev.key"), "--force")
     assert (repo.root / "dev.key").exists()
 
@@ -217,7 +137,7 @@ def test_missing_file(repo: Repo) -> None:
 
 def test_unreadable_file(repo: Repo) -> None:
     f = repo.write("deploy/prod/db.yaml", "[not: closed")
-    before = snapshot(repo.root)
+    before = repo.snapshot()
     # Root reads anything, so "unreadable" here is a directory where a file is expected and bad UTF-8.
     (repo.root / "deploy/prod/dir.yaml").mkdir()
     assert_clean_failure(repo.run("seal", "deploy/prod/dir.yaml"), "dir.yaml")
@@ -312,7 +232,7 @@ def test_usage_errors_exit_2(repo: Repo) -> None:
 
 
 def test_init_creates_missing_directory(tmp_path: Path) -> None:
-    r = Repo(tmp_path / "new" / "repo", tmp_path / "home")
+    r = Repo(tmp_path, root=tmp_path / "new" / "repo")
     r.ok("init", "--dir", str(r.root), cwd=tmp_path)
     assert (r.root / ".sealer.yaml").is_file()
 

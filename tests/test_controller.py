@@ -17,7 +17,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -25,11 +24,10 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import git
 import pytest
+from conftest import SEALER, Repo, snapshot
 from prometheus_client.parser import text_string_to_metric_families
 
-SEALER = str(Path(sys.executable).parent / "sealer")
 CANARY = "CANARY-5e1f-never-elsewhere"
 CANARY_DATA = "CANARY-DATA-77aa"  # stored base64-encoded under data:, as Kubernetes does
 METRICS = {
@@ -66,64 +64,30 @@ def _registered() -> None:
         )
 
 
-class GitOps:
-    """A team's repository: sealer set up with the CLI, history kept with gitpython."""
+class GitOps(Repo):
+    """A team's repository: sealer set up with the CLI, history in git; and the controller run on it."""
 
     def __init__(self, tmp: Path, template: GitOps | None = None) -> None:
-        self.tmp = tmp
-        self.root = tmp / "repo"
-        self.home = tmp / "home"
+        super().__init__(tmp)
         self.state = tmp / "state"
         self.out = tmp / "out" / "secrets"
-        self.keys = {env: tmp / "keys" / f"{env}.txt" for env in ("prod", "staging")}
         if template is not None:  # a copy of a repository set up once per module: same history
             for part in ("repo", "home", "keys"):
                 if (template.tmp / part).exists():
                     shutil.copytree(template.tmp / part, tmp / part, symlinks=True)
-            self.repo = git.Repo(self.root)
+            self.keys = {env: self.keydir / key.name for env, key in template.keys.items()}
+            self.all_keys = {env: [self.keydir / k.name for k in keys] for env, keys in template.all_keys.items()}
             return
-        self.root.mkdir()
-        self.cli("init", "--env", "prod", "--env", "staging")
-        for env, key in self.keys.items():
-            self.cli("keys", "generate", env, "--out", str(key))
-        self.repo = git.Repo.init(self.root, initial_branch="main")
-        with self.repo.config_writer() as cw:
-            cw.set_value("user", "name", "dev")
-            cw.set_value("user", "email", "dev@example.invalid")
-        self.write_sealed(
+        self.init("prod", "staging", keys=("prod", "staging"))
+        self.git_init(commit=None)
+        self.seal(
             "deploy/prod/db.yaml",
             secret("db", username="app", password=CANARY)
             + f"data:\n  tls.crt: {base64.b64encode(CANARY_DATA.encode()).decode()}\n",
         )
         self.write("deploy/prod/deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n")
-        self.write_sealed("deploy/staging/db.yaml", secret("db", password="staging-pw"))
+        self.seal("deploy/staging/db.yaml", secret("db", password="staging-pw"))
         self.commit("initial")
-
-    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SEALER_")}
-        env["SEALER_CONFIG_DIR"] = str(self.home)
-        env.update(extra or {})
-        return env
-
-    def cli(
-        self, *args: str, env: dict[str, str] | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run(
-            [SEALER, *args], cwd=self.root, capture_output=True, text=True, env=self.env(env), timeout=120
-        )
-        if check:
-            assert r.returncode == 0, r.stderr
-        return r
-
-    def write(self, rel: str, text: str) -> Path:
-        p = self.root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-        return p
-
-    def write_sealed(self, rel: str, text: str) -> None:
-        self.write(rel, text)
-        self.cli("seal", rel)
 
     def seal_many(self, n: int) -> None:
         """n sealed Secrets through the library (what `sealer seal` runs), for speed."""
@@ -138,11 +102,6 @@ class GitOps:
                 secret(f"s{i:03d}", a=f"value-{i}-a", b=f"value-{i}-b"), rel, env=t.env, recipients=t.recipients
             )
             self.write(rel, sealed)
-
-    def commit(self, message: str) -> str:
-        self.repo.git.add("-A")
-        self.repo.git.commit("-q", "-m", message)
-        return self.repo.head.commit.hexsha
 
     def controller_args(self, *extra: str, target: str | None = None, key: str | None = "prod") -> list[str]:
         args = [SEALER, "controller", "--repo", str(self.root), "--env", "prod"]
@@ -272,10 +231,6 @@ def running(ops: GitOps) -> Iterator[Callable[..., Running]]:
         r.kill()
 
 
-def snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 def log_events(stderr: str, event: str) -> list[str]:
     return [ln for ln in stderr.splitlines() if f" event={event} " in ln + " "]
 
@@ -296,7 +251,7 @@ def tamper(path: Path) -> None:
 def test_once_renders_dir_target_then_does_nothing_on_no_change(ops: GitOps) -> None:
     r = ops.once()
     assert r.returncode == 0, r.stderr
-    head = ops.repo.head.commit.hexsha
+    head = ops.git_repo.head.commit.hexsha
     out = ops.out
     manifest = (out / "secret.shop.db.yaml").read_text()
     assert CANARY in manifest and "sealer:" not in manifest and "ENC[" not in manifest
@@ -329,7 +284,7 @@ def test_once_renders_dir_target_then_does_nothing_on_no_change(ops: GitOps) -> 
 def test_new_commit_is_swapped_in_whole(ops: GitOps) -> None:
     assert ops.once().returncode == 0
     parent = ops.out.parent
-    ops.write_sealed("deploy/prod/api.yaml", secret("api", token="tok-2"))
+    ops.seal("deploy/prod/api.yaml", secret("api", token="tok-2"))
     (ops.root / "deploy/prod/db.yaml").unlink()
     head = ops.commit("replace db with api")
     r = ops.once()
@@ -341,7 +296,7 @@ def test_new_commit_is_swapped_in_whole(ops: GitOps) -> None:
 
 
 def test_files_target_is_laid_out_like_a_secret_volume(ops: GitOps) -> None:
-    ops.write_sealed("deploy/prod/values.yaml", "db:\n  password: hunter2-CANARY\n")
+    ops.seal("deploy/prod/values.yaml", "db:\n  password: hunter2-CANARY\n")
     ops.commit("values")
     out = ops.tmp / "files"
     r = ops.once(target=f"files:{out}")
@@ -366,7 +321,7 @@ def test_cmd_target_gets_manifests_on_stdin_and_no_key(ops: GitOps) -> None:
     assert text.startswith("---\n") and "name: db" in text and CANARY in text
     child_env = envfile.read_text()
     assert "SEALER_IDENTITY" not in child_env and "AGE-SECRET-KEY" not in child_env
-    assert f"SEALER_COMMIT={ops.repo.head.commit.hexsha}" in child_env
+    assert f"SEALER_COMMIT={ops.git_repo.head.commit.hexsha}" in child_env
 
     # Another target renders again (the state records for which target it applied); a failing
     # command fails the sync and records nothing.
@@ -381,7 +336,7 @@ def test_multiple_environments_and_their_own_keys(ops: GitOps) -> None:
     assert r.returncode == 1 and "reason=render" in r.stderr
     assert "defines secret.shop.db.yaml, which deploy/prod/db.yaml defines too" in r.stderr
     assert not ops.out.exists()
-    ops.write_sealed("deploy/staging/db.yaml", secret("db", namespace="shop-staging", password="s"))
+    ops.seal("deploy/staging/db.yaml", secret("db", namespace="shop-staging", password="s"))
     ops.commit("staging in its own namespace")
     r = ops.once(*both)
     assert r.returncode == 0, r.stderr
@@ -404,7 +359,7 @@ def test_one_tampered_file_among_100_applies_nothing(ops: GitOps, running: Calla
     m = ctl.metrics()
     assert {name for name, _ in m} == METRICS
     assert m[("sealer_values_unsealed_total", ())] == 203
-    head = ops.repo.head.commit.hexsha
+    head = ops.git_repo.head.commit.hexsha
     assert m[("sealer_applied_commit_info", (("commit", head),))] == 1
     assert 0 <= m[("sealer_oldest_secret_age_seconds", (("env", "prod"),))] < 600
     assert any(name == "sealer_key_age_seconds" and dict(labels)["env"] == "prod" for name, labels in m)
@@ -432,7 +387,7 @@ def test_one_tampered_file_among_100_applies_nothing(ops: GitOps, running: Calla
     ctl.until("recovery", ctl.ready)
     assert json.loads((ops.out / ".sealer-output").read_text())["commit"] == fixed
     assert ctl.stop() == 0
-    assert ops.cli("audit", "verify", str(ops.state / "audit.log")).returncode == 0
+    assert ops.ok("audit", "verify", str(ops.state / "audit.log")).returncode == 0
 
 
 def test_missing_identity(ops: GitOps, running: Callable[..., Running]) -> None:
@@ -474,7 +429,7 @@ def test_retired_key_revoked_values_and_missing_signatures_are_refused(ops: GitO
 
     reg.write_text(registry)
     later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
-    ops.cli("keys", "revoke-before", "prod", later)  # a leak: everything sealed before is revoked
+    ops.ok("keys", "revoke-before", "prod", later)  # a leak: everything sealed before is revoked
     ops.commit("revoke")
     r = ops.once()
     assert r.returncode == 1 and "reason=unseal" in r.stderr and "not_before and is revoked" in r.stderr
@@ -510,13 +465,13 @@ def test_remote_gone_keeps_serving_the_last_good_output(ops: GitOps, running: Ca
 
 
 def test_force_pushed_history_is_refused_unless_allowed(ops: GitOps) -> None:
-    first = ops.repo.head.commit.hexsha
-    ops.write_sealed("deploy/prod/db.yaml", secret("db", password="pw-B"))
+    first = ops.git_repo.head.commit.hexsha
+    ops.seal("deploy/prod/db.yaml", secret("db", password="pw-B"))
     ops.commit("B")
     assert ops.once().returncode == 0
     applied = snapshot(ops.out)
-    ops.repo.git.reset("--hard", first)  # rewrite history: an old secret comes back
-    ops.write_sealed("deploy/prod/other.yaml", secret("other", password="pw-C"))
+    ops.git_repo.git.reset("--hard", first)  # rewrite history: an old secret comes back
+    ops.seal("deploy/prod/other.yaml", secret("other", password="pw-C"))
     rewritten = ops.commit("C on old history")
 
     r = ops.once()
@@ -547,7 +502,7 @@ def test_symlink_under_an_environment_is_refused(ops: GitOps, link: str) -> None
         rel = "deploy/prod/linked"
         (ops.root / rel).symlink_to(outside)
     ops.commit("a link out of the repository")
-    assert ops.repo.git.ls_tree("HEAD", rel).startswith("120000")
+    assert ops.git_repo.git.ls_tree("HEAD", rel).startswith("120000")
     r = ops.once()
     assert r.returncode == 1
     assert "reason=unsafe_path" in r.stderr and f"file={rel}" in r.stderr and "symbolic link" in r.stderr
@@ -587,7 +542,7 @@ def test_sigterm_mid_cycle_finishes_the_cycle_then_exits_0(ops: GitOps, tmp_path
             proc.kill()
     assert proc.returncode == 0, err
     assert "name: db" in got.read_text()  # the command got its whole input
-    assert json.loads((ops.state / "state.json").read_text())["commit"] == ops.repo.head.commit.hexsha
+    assert json.loads((ops.state / "state.json").read_text())["commit"] == ops.git_repo.head.commit.hexsha
     events = [ln.split(" event=")[1].split()[0] for ln in err.splitlines() if " event=" in ln]
     assert events[-3:] == ["signal", "sync", "stop"]
 

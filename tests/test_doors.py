@@ -19,9 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import require_tool
+from conftest import Repo, assert_clean_failure, require_tool
 from cryptography.hazmat.primitives.asymmetric import x25519
-from test_cli import Repo, assert_clean_failure
 from test_controller import GitOps, secret
 from test_format_spec import SUITE, _bech32_encode, _hint, _lp, _path
 
@@ -40,13 +39,8 @@ def ops(tmp_path: Path, doors_template: GitOps) -> GitOps:
     return GitOps(tmp_path, doors_template)
 
 
-def cli(ops: GitOps) -> Repo:
-    """The test_cli runner on the GitOps repository (same config dir): stdin, ok() and run()."""
-    return Repo(ops.root, ops.home)
-
-
 def active_kid(ops: GitOps, env: str = "prod") -> str:
-    rows = json.loads(cli(ops).ok("keys", "list", "--env", env, "--output", "json").stdout)
+    rows = json.loads(ops.ok("keys", "list", "--env", env, "--output", "json").stdout)
     (kid,) = [r["kid"] for r in rows if r["state"] == "active"]
     return str(kid)
 
@@ -70,47 +64,46 @@ def last_error(r: object) -> str:
 
 
 def test_hidden_file_is_the_environments_for_retire_status_check_unseal_and_reseal(ops: GitOps) -> None:
-    c = cli(ops)
-    ops.write_sealed("deploy/prod/.hidden.yaml", HIDDEN)
+    ops.seal("deploy/prod/.hidden.yaml", HIDDEN)
     old = active_kid(ops)
     old_key = str(ops.keys["prod"])
     new_key = ops.tmp / "keys" / "prod-2.txt"
-    c.ok("keys", "rotate", "prod", "--out", str(new_key))
+    ops.ok("keys", "rotate", "prod", "--out", str(new_key))
     new = active_kid(ops)
     # Every other file moves off the old key, so .hidden.yaml is the only one still on it.
-    c.ok("reseal", "deploy/prod/db.yaml", "-i", old_key)
+    ops.ok("reseal", "deploy/prod/db.yaml", "-i", old_key)
     assert kids_at((ops.root / "deploy/prod/db.yaml").read_text(), "password") == [new]
     registry = (ops.root / "keys/prod.yaml").read_text()
 
-    r = c.run("keys", "retire", "prod", old)
+    r = ops.run("keys", "retire", "prod", old)
     assert r.returncode != 0, ("retire accepted while .hidden.yaml is on the key", r.stdout, r.stderr)
     assert "deploy/prod/.hidden.yaml" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert (ops.root / "keys/prod.yaml").read_text() == registry
 
-    st = json.loads(c.run("status", "--env", "prod", "--output", "json").stdout)[0]
+    st = json.loads(ops.run("status", "--env", "prod", "--output", "json").stdout)[0]
     assert st["files"] == 2 and st["values"] == 4, st  # db.yaml: 3 values, .hidden.yaml: 1
     assert st["values_per_kid"].get(old) == 1, st
     assert st["files_on_retiring_keys"] == {old: ["deploy/prod/.hidden.yaml"]}, st
 
-    r = c.run("check")
+    r = ops.run("check")
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert f"deploy/prod/.hidden.yaml: stringData.password: sealed to {old} (retiring)" in r.stdout, r.stdout
 
-    r = c.ok("unseal", "deploy/prod", "--env", "prod", "--format", "json", "-i", old_key, "-i", str(new_key))
+    r = ops.ok("unseal", "deploy/prod", "--env", "prod", "--format", "json", "-i", old_key, "-i", str(new_key))
     files = {item["file"]: item["content"] for item in json.loads(r.stdout)}
     assert set(files) == {"deploy/prod/.hidden.yaml", "deploy/prod/db.yaml"}, sorted(files)
     assert files["deploy/prod/.hidden.yaml"]["stringData"]["password"] == "hidden-CANARY-h1d"
 
-    c.ok("reseal", "--env", "prod", "-i", old_key)
+    ops.ok("reseal", "--env", "prod", "-i", old_key)
     assert kids_at((ops.root / "deploy/prod/.hidden.yaml").read_text(), "password") == [new]
-    c.ok("check")
-    c.ok("keys", "retire", "prod", old)
-    r = c.ok("unseal", "deploy/prod/.hidden.yaml", "--format", "json", "-i", str(new_key))
+    ops.ok("check")
+    ops.ok("keys", "retire", "prod", old)
+    r = ops.ok("unseal", "deploy/prod/.hidden.yaml", "--format", "json", "-i", str(new_key))
     assert json.loads(r.stdout)[0]["content"]["stringData"]["password"] == "hidden-CANARY-h1d"
 
 
 def test_hidden_file_is_rendered_by_the_controller(ops: GitOps) -> None:
-    ops.write_sealed("deploy/prod/.hidden.yaml", HIDDEN)
+    ops.seal("deploy/prod/.hidden.yaml", HIDDEN)
     ops.commit("a hidden file")
     r = ops.once()
     assert r.returncode == 0, r.stderr
@@ -122,20 +115,19 @@ def test_hidden_file_is_rendered_by_the_controller(ops: GitOps) -> None:
 
 def test_symlink_under_an_environment_is_refused_by_check_unseal_reseal_and_the_controller(ops: GitOps) -> None:
     """A link to a file sealed for prod elsewhere in the repository: refused, never skipped or followed."""
-    c = cli(ops)
     shared = ops.write("shared/x.yaml", OUTSIDE)
-    c.ok("seal", "shared/x.yaml", "--env", "prod")
+    ops.ok("seal", "shared/x.yaml", "--env", "prod")
     link = ops.root / "deploy/prod/link.yaml"
     link.symlink_to("../../shared/x.yaml")
     ops.commit("a link into deploy/prod")
-    assert ops.repo.git.ls_tree("HEAD", "deploy/prod/link.yaml").startswith("120000")
+    assert ops.git_repo.git.ls_tree("HEAD", "deploy/prod/link.yaml").startswith("120000")
     sealed = shared.read_bytes()
 
-    r = c.run("check")
+    r = ops.run("check")
     assert r.returncode != 0, ("check passed with a link under deploy/prod", r.stdout, r.stderr)
     assert "deploy/prod/link.yaml" in r.stdout + r.stderr and "symbolic link" in r.stdout + r.stderr, r
 
-    r = c.run("unseal", "deploy/prod", "--env", "prod", "-i", str(ops.keys["prod"]))
+    r = ops.run("unseal", "deploy/prod", "--env", "prod", "-i", str(ops.keys["prod"]))
     assert_clean_failure(r, "deploy/prod/link.yaml", "symbolic link")
 
     r = ops.once()
@@ -143,9 +135,9 @@ def test_symlink_under_an_environment_is_refused_by_check_unseal_reseal_and_the_
     assert "reason=unsafe_path" in r.stderr and "file=deploy/prod/link.yaml" in r.stderr, r.stderr
     assert not ops.out.exists()
 
-    c.ok("keys", "rotate", "prod", "--out", str(ops.tmp / "keys" / "prod-2.txt"))
+    ops.ok("keys", "rotate", "prod", "--out", str(ops.tmp / "keys" / "prod-2.txt"))
     db = (ops.root / "deploy/prod/db.yaml").read_bytes()
-    r = c.run("reseal", "--env", "prod", "-i", str(ops.keys["prod"]))
+    r = ops.run("reseal", "--env", "prod", "-i", str(ops.keys["prod"]))
     assert r.returncode != 0, ("reseal went through a link under deploy/prod", r.stdout, r.stderr)
     assert "deploy/prod/link.yaml" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert link.is_symlink(), "reseal replaced the link with a regular file"
@@ -157,28 +149,27 @@ def test_symlink_under_an_environment_is_refused_by_check_unseal_reseal_and_the_
 
 
 def test_plaintext_unsigned_file_is_refused_under_require_signature(ops: GitOps) -> None:
-    c = cli(ops)
     config = ops.root / ".sealer.yaml"
     config.write_text(
         config.read_text().replace("  prod:\n", "  prod:\n    policy:\n      require_signature: true\n", 1)
     )
-    c.ok("signers", "generate", "alice", "--env", "prod", "--out", str(ops.tmp / "signers" / "alice.txt"))
+    ops.ok("signers", "generate", "alice", "--env", "prod", "--out", str(ops.tmp / "signers" / "alice.txt"))
     plain = secret("db", password="plain-CANARY-p1a")
     f = ops.write("deploy/prod/db.yaml", plain)  # never sealed, never signed
     key = str(ops.keys["prod"])
 
     for args in (("--env", "prod", "deploy/prod/db.yaml"), ("deploy/prod/db.yaml",)):
-        r = c.run("unseal", *args, "-i", key)
+        r = ops.run("unseal", *args, "-i", key)
         assert_clean_failure(r, "deploy/prod/db.yaml", "not signed")
         assert r.stdout == ""
 
     marker = ops.tmp / "child-ran"
     child = f"import pathlib, os; pathlib.Path({str(marker)!r}).touch(); print(os.environ.get('password'))"
-    r = c.run("exec", "deploy/prod/db.yaml", "-i", key, "--", sys.executable, "-c", child)
+    r = ops.run("exec", "deploy/prod/db.yaml", "-i", key, "--", sys.executable, "-c", child)
     assert_clean_failure(r, "deploy/prod/db.yaml", "not signed")
     assert not marker.exists(), "the child ran with an unsigned plaintext file's values"
 
-    r = c.run("check")
+    r = ops.run("check")
     assert r.returncode == 1
     assert "deploy/prod/db.yaml: document 0 is not signed" in r.stdout, r.stdout
     assert "CANARY" not in r.stdout + r.stderr
@@ -232,8 +223,8 @@ def forge(recipient: str, vtype: str, plaintext: bytes, env: str, path: tuple[st
 def plant(ops: GitOps, key: str, vtype: str, plaintext: bytes) -> Path:
     """deploy/prod/app.yaml sealed by sealer, then one value replaced by an attacker's token."""
     f = ops.write("deploy/prod/app.yaml", APP)
-    cli(ops).ok("seal", "deploy/prod/app.yaml")
-    rows = json.loads(cli(ops).ok("keys", "list", "--env", "prod", "--output", "json").stdout)
+    ops.ok("seal", "deploy/prod/app.yaml")
+    rows = json.loads(ops.ok("keys", "list", "--env", "prod", "--output", "json").stdout)
     token = forge(rows[0]["recipient"], vtype, plaintext, "prod", ("app", key))
     text, n = re.subn(rf"^  {key}: ENC\[[^\]]+\]$", f"  {key}: {token}", f.read_text(), flags=re.M)
     assert n == 1
@@ -256,24 +247,23 @@ INJECTIONS = [
 def test_typed_token_with_yaml_syntax_is_refused_by_every_door(
     ops: GitOps, key: str, vtype: str, canonical: bytes, reads: object, plaintext: bytes
 ) -> None:
-    c = cli(ops)
     # Control: the forger is right (a canonical plaintext it seals opens), so the refusals below
     # are about the plaintext, not a badly made token.
     plant(ops, key, vtype, canonical)
-    r = c.ok("unseal", "deploy/prod/app.yaml", "--format", "json", "-i", str(ops.keys["prod"]))
+    r = ops.ok("unseal", "deploy/prod/app.yaml", "--format", "json", "-i", str(ops.keys["prod"]))
     assert json.loads(r.stdout)[0]["content"]["app"][key] == reads
 
     plant(ops, key, vtype, plaintext)
     path = f"app.{key}"
     ident = str(ops.keys["prod"])
     for fmt in ("yaml", "k8s", "json", "dotenv"):
-        r = c.run("unseal", "deploy/prod/app.yaml", "--format", fmt, "-i", ident)
+        r = ops.run("unseal", "deploy/prod/app.yaml", "--format", fmt, "-i", ident)
         assert_clean_failure(r, "deploy/prod/app.yaml", path)
         assert "evil" not in r.stdout and "motd" not in r.stdout and r.stdout == "", (fmt, r.stdout)
 
     marker = ops.tmp / "child-ran"
     child = f"import pathlib; pathlib.Path({str(marker)!r}).touch()"
-    r = c.run("exec", "deploy/prod/app.yaml", "-i", ident, "--", sys.executable, "-c", child)
+    r = ops.run("exec", "deploy/prod/app.yaml", "-i", ident, "--", sys.executable, "-c", child)
     assert_clean_failure(r, "deploy/prod/app.yaml", path)
     assert not marker.exists()
 
@@ -287,17 +277,16 @@ def test_typed_token_with_yaml_syntax_is_refused_by_every_door(
 
 
 def test_set_refuses_a_timestamp_that_is_yaml_syntax_and_accepts_an_int(ops: GitOps) -> None:
-    c = cli(ops)
     f = ops.write("deploy/prod/app.yaml", APP)
-    c.ok("seal", "deploy/prod/app.yaml")
+    ops.ok("seal", "deploy/prod/app.yaml")
     before = f.read_bytes()
-    r = c.run("set", "deploy/prod/app.yaml", "app.launch", stdin="2024-01-01\nevil: {x: 1}\n")
+    r = ops.run("set", "deploy/prod/app.yaml", "app.launch", stdin="2024-01-01\nevil: {x: 1}\n")
     assert r.returncode != 0, ("set sealed a timestamp holding YAML syntax", r.stdout, r.stderr)
     assert "deploy/prod/app.yaml" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert f.read_bytes() == before
 
-    c.ok("set", "deploy/prod/app.yaml", "app.replicas", stdin="42\n")
-    r = c.ok("unseal", "deploy/prod/app.yaml", "--format", "json", "-i", str(ops.keys["prod"]))
+    ops.ok("set", "deploy/prod/app.yaml", "app.replicas", stdin="42\n")
+    r = ops.ok("unseal", "deploy/prod/app.yaml", "--format", "json", "-i", str(ops.keys["prod"]))
     app = json.loads(r.stdout)[0]["content"]["app"]
     assert app["replicas"] == 42 and app["launch"] == "2024-06-01" and "evil" not in r.stdout, app
 
@@ -327,7 +316,6 @@ def test_unseal_file_applies_retired_keys_not_before_and_require_signature(ops: 
     from sealer._unseal import unseal_file
     from sealer.errors import SealerError
 
-    c = cli(ops)
     f = ops.root / "deploy/prod/db.yaml"
     ids = _identities(ops.keys["prod"])
     reg = ops.root / "keys/prod.yaml"
@@ -340,14 +328,14 @@ def test_unseal_file_applies_retired_keys_not_before_and_require_signature(ops: 
     assert attempt().values == 3  # type: ignore[attr-defined]  # the rules hold: it opens
 
     old = active_kid(ops)
-    c.ok("keys", "rotate", "prod", "--out", str(ops.tmp / "keys" / "prod-2.txt"))
-    c.ok("keys", "retire", "prod", old, "--force")  # the values are now sealed only to a retired key
+    ops.ok("keys", "rotate", "prod", "--out", str(ops.tmp / "keys" / "prod-2.txt"))
+    ops.ok("keys", "retire", "prod", old, "--force")  # the values are now sealed only to a retired key
     with pytest.raises(SealerError, match="retired"):
         attempt()
 
     reg.write_text(registry)
     later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
-    c.ok("keys", "revoke-before", "prod", later)
+    ops.ok("keys", "revoke-before", "prod", later)
     with pytest.raises(SealerError, match="not_before"):
         attempt()
 
@@ -362,9 +350,8 @@ def test_files_outside_any_repository_open_only_without_rules(ops: GitOps) -> No
     from sealer._unseal import unseal_paths
     from sealer.errors import SealerError
 
-    c = cli(ops)
     outside = ops.tmp / "outside.yaml"
-    outside.write_text(c.ok("seal", "-", "--env", "prod", stdin=OUTSIDE).stdout)
+    outside.write_text(ops.ok("seal", "-", "--env", "prod", stdin=OUTSIDE).stdout)
     ids = _identities(ops.keys["prod"])
 
     with pytest.raises(SealerError, match="not inside a sealer repository"):
@@ -372,9 +359,9 @@ def test_files_outside_any_repository_open_only_without_rules(ops: GitOps) -> No
     files, _notes = unseal_paths([outside], ids.get, checked=False)  # type: ignore[arg-type]
     assert files[0].values == 1
 
-    r = c.run("unseal", str(outside), "-i", str(ops.keys["prod"]))
+    r = ops.run("unseal", str(outside), "-i", str(ops.keys["prod"]))
     assert_clean_failure(r, str(outside), "--no-rules")
-    r = c.ok("unseal", str(outside), "--no-rules", "-i", str(ops.keys["prod"]))
+    r = ops.ok("unseal", str(outside), "--no-rules", "-i", str(ops.keys["prod"]))
     assert "linked-CANARY-l1n" in r.stdout
 
 
@@ -383,9 +370,7 @@ def test_files_outside_any_repository_open_only_without_rules(ops: GitOps) -> No
 
 def test_classic_recovery_key_beside_a_post_quantum_key_needs_allow_mixed_kinds(tmp_path: Path) -> None:
     keygen = require_tool("age-keygen")
-    r = Repo(tmp_path / "repo", tmp_path / "home")
-    r.root.mkdir()
-    r.ok("init", "--env", "prod")
+    r = Repo.create(tmp_path, "prod")
     r.ok("keys", "generate", "prod", "--kind", "mlkem768x25519", "--out", str(tmp_path / "pq.txt"))
     key = tmp_path / "recovery.txt"
     subprocess.run([keygen, "-o", str(key)], check=True, capture_output=True)

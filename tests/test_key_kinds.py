@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import require_tool
+from conftest import Repo, require_tool
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
 from sealer._envelope import seal, unseal
@@ -18,7 +17,6 @@ from sealer._format import bech32 as _bech32
 from sealer._keys import generate_identity, parse_identity, parse_recipient
 from sealer.errors import UnsealError
 
-SEALER = str(Path(sys.executable).parent / "sealer")
 CTX = Context("prod", "strict", "ns", "db", ("stringData", "password"))
 
 
@@ -73,26 +71,15 @@ def test_ssh_ed25519_recipient_and_identity_from_real_ssh_keygen(ssh_key: Path) 
 
 
 def test_ssh_key_as_recovery_recipient_through_the_cli(ssh_key: Path, tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    env = {"SEALER_CONFIG_DIR": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
-
-    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([SEALER, *args], cwd=repo, env=env, input=stdin, capture_output=True, text=True)
-
-    assert run("init", "--env", "prod").returncode == 0
-    assert run("keys", "generate", "prod", "--out", str(tmp_path / "prod.txt")).returncode == 0
-    r = run("keys", "add", "prod", ssh_key.with_suffix(".pub").read_text().strip(), "--recovery", "--label", "safe")
-    assert r.returncode == 0, r.stderr
-    (repo / "deploy" / "prod").mkdir(parents=True)
-    (repo / "deploy/prod/db.yaml").write_text(
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: hunter2\n"
+    repo = Repo.create(tmp_path, "prod", keys=("prod",), env={"PATH": "/usr/bin:/bin"})
+    repo.ok("keys", "add", "prod", ssh_key.with_suffix(".pub").read_text().strip(), "--recovery", "--label", "safe")
+    repo.write(
+        "deploy/prod/db.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: hunter2\n"
     )
-    assert run("seal", "deploy/prod/db.yaml").returncode == 0
-    token = (repo / "deploy/prod/db.yaml").read_text().split("password: ")[1].split()[0]
+    repo.ok("seal", "deploy/prod/db.yaml")
+    token = repo.read("deploy/prod/db.yaml").split("password: ")[1].split()[0]
     assert len(parse_token(token).kids) == 2
-    r = run("unseal", "deploy/prod/db.yaml", "--format", "dotenv", "-i", str(ssh_key))
-    assert r.returncode == 0, r.stderr
+    r = repo.ok("unseal", "deploy/prod/db.yaml", "--format", "dotenv", "-i", str(ssh_key))
     assert r.stdout == "password=hunter2\n"
 
 
@@ -110,37 +97,23 @@ def test_wrong_kind_strings_are_refused_without_echo() -> None:
 # --- one environment, one kind: post-quantum and classic keys are not mixed -------------------------
 
 
-class Cli:
-    """The real `sealer` process in a fresh repository with one environment, prod."""
+class Cli(Repo):
+    """A fresh repository with one environment, prod, and no key yet; private keys go to `keydir`."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        self.root = tmp_path / "repo"
-        self.secrets = tmp_path / "secrets"  # private keys: outside the repository
-        self.root.mkdir()
-        self.secrets.mkdir()
-        self.env = {"SEALER_CONFIG_DIR": str(tmp_path / "home"), "SEALER_AUDIT_LOG": "off", "PATH": "/usr/bin:/bin"}
-        self.ok("init", "--env", "prod")
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([SEALER, *args], cwd=self.root, env=self.env, capture_output=True, text=True, timeout=60)
-
-    def ok(self, *args: str) -> str:
-        r = self.run(*args)
-        assert r.returncode == 0, r.stderr
-        return r.stdout.strip()
+    def __init__(self, tmp: Path) -> None:
+        super().__init__(tmp, env={"SEALER_AUDIT_LOG": "off", "PATH": "/usr/bin:/bin"})
+        self.init("prod")
 
     def key(self, name: str) -> str:
-        return str(self.secrets / f"{name}.txt")
+        return str(self.keydir / f"{name}.txt")
 
     @property
     def registry(self) -> Path:
         return self.root / "keys" / "prod.yaml"
 
     def secret(self, name: str = "db") -> Path:
-        p = self.root / "deploy" / "prod" / f"{name}.yaml"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\nstringData:\n  password: hunter2\n")
-        return p
+        text = f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\nstringData:\n  password: hunter2\n"
+        return self.write(f"deploy/prod/{name}.yaml", text)
 
 
 @pytest.fixture
@@ -202,7 +175,7 @@ def test_every_key_command_refuses_a_mix_and_writes_nothing(cli: Cli) -> None:
         _assert_mix_refused(r)
         assert cli.registry.read_bytes() == before, name
     # A refused key leaves no private key behind either.
-    assert sorted(p.name for p in cli.secrets.iterdir()) == ["classic.txt"]
+    assert sorted(p.name for p in cli.keydir.iterdir()) == ["classic.txt"]
     # The rotation's hint names the classic recovery key to retire first.
     r = cli.run("keys", "rotate", "prod", "--kind", "mlkem768x25519", "--out", cli.key("c"))
     assert f"sealer keys retire prod {parse_recipient(recovery).kid} --force" in r.stderr
@@ -239,7 +212,7 @@ def test_sealing_refuses_a_hand_edited_mixed_registry(cli: Cli) -> None:
     # An old registry, or one edited by hand: the mix without the recorded opt-in.
     cli.registry.write_text(cli.registry.read_text().replace("allow_mixed_kinds: true\n", ""))
     plain = cli.secret("plain")
-    value = cli.secrets / "value.txt"
+    value = cli.keydir / "value.txt"
     value.write_text("s3cret")
     before = {p: p.read_bytes() for p in (sealed, plain)}
     for args in (
@@ -254,13 +227,15 @@ def test_sealing_refuses_a_hand_edited_mixed_registry(cli: Cli) -> None:
         assert "allow_mixed_kinds: true" in r.stderr  # how to accept it, if it is intended
     assert {p: p.read_bytes() for p in (sealed, plain)} == before
     # Deploy-time unsealing is not affected: the rule is about what new values are sealed to.
-    assert cli.ok("unseal", str(sealed), "--format", "dotenv", "-i", cli.key("pq")) == "password=hunter2"
+    assert cli.ok("unseal", str(sealed), "--format", "dotenv", "-i", cli.key("pq")).stdout.strip() == "password=hunter2"
 
 
 def test_post_quantum_environment_with_post_quantum_recovery_key(cli: Cli) -> None:
     cli.ok("keys", "generate", "prod", "--kind", "mlkem768x25519", "--out", cli.key("pq"))
     # The kind follows the environment's: no --kind needed for a post-quantum recovery key.
-    recipient = cli.ok("keys", "generate", "prod", "--recovery", "--label", "safe", "--out", cli.key("recovery"))
+    recipient = cli.ok(
+        "keys", "generate", "prod", "--recovery", "--label", "safe", "--out", cli.key("recovery")
+    ).stdout.strip()
     assert recipient.startswith("age1pq1")
     assert "role: recovery" in cli.registry.read_text() and "allow_mixed_kinds" not in cli.registry.read_text()
     # One registered from elsewhere too (age-keygen -pq makes the same age1pq1 keys).
@@ -268,14 +243,14 @@ def test_post_quantum_environment_with_post_quantum_recovery_key(cli: Cli) -> No
     secret = cli.secret()
     cli.ok("seal", str(secret))
     assert len(parse_token(secret.read_text().split("password: ")[1].split()[0]).kids) == 3
-    out = cli.ok("unseal", str(secret), "--format", "dotenv", "-i", cli.key("recovery"))
+    out = cli.ok("unseal", str(secret), "--format", "dotenv", "-i", cli.key("recovery")).stdout.strip()
     assert out == "password=hunter2"
 
 
 def test_rotating_a_classic_environment_to_post_quantum(cli: Cli) -> None:
     """The old classic key is retiring during the rotation: it opens values but gets no new ones,
     so the environment seals to the post-quantum key alone; reseal moves every value onto it."""
-    old = cli.ok("keys", "generate", "prod", "--out", cli.key("old"))
+    old = cli.ok("keys", "generate", "prod", "--out", cli.key("old")).stdout.strip()
     secret = cli.secret()
     cli.ok("seal", str(secret))
     cli.ok("keys", "rotate", "prod", "--kind", "mlkem768x25519", "--out", cli.key("new"))
@@ -283,9 +258,11 @@ def test_rotating_a_classic_environment_to_post_quantum(cli: Cli) -> None:
     assert "state: retiring" in text and "allow_mixed_kinds" not in text
     cli.ok("reseal", "--env", "prod", "-i", cli.key("old"))
     kids = parse_token(secret.read_text().split("password: ")[1].split()[0]).kids
-    new = parse_identity((cli.secrets / "new.txt").read_text().splitlines()[-1])
+    new = parse_identity((cli.keydir / "new.txt").read_text().splitlines()[-1])
     assert kids == (new.kid,) and parse_recipient(old).kid not in kids
-    assert cli.ok("unseal", str(secret), "--format", "dotenv", "-i", cli.key("new")) == "password=hunter2"
+    assert (
+        cli.ok("unseal", str(secret), "--format", "dotenv", "-i", cli.key("new")).stdout.strip() == "password=hunter2"
+    )
     # With a classic recovery key: retire it first, rotate, then a post-quantum recovery key.
     cli.ok("keys", "rotate", "prod", "--kind", "x25519", "--out", cli.key("classic2"))
     ssh = _ssh_recipient()
@@ -293,7 +270,11 @@ def test_rotating_a_classic_environment_to_post_quantum(cli: Cli) -> None:
     _assert_mix_refused(cli.run("keys", "rotate", "prod", "--kind", "mlkem768x25519", "--out", cli.key("pq2")))
     cli.ok("keys", "retire", "prod", parse_recipient(ssh).kid, "--force")
     cli.ok("keys", "rotate", "prod", "--kind", "mlkem768x25519", "--out", cli.key("pq2"))
-    assert cli.ok("keys", "generate", "prod", "--recovery", "--out", cli.key("pq-recovery")).startswith("age1pq1")
+    assert (
+        cli.ok("keys", "generate", "prod", "--recovery", "--out", cli.key("pq-recovery"))
+        .stdout.strip()
+        .startswith("age1pq1")
+    )
 
 
 def test_library_functions_refuse_a_mix_unless_allowed(tmp_path: Path) -> None:

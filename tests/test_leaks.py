@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import subprocess
 import sys
@@ -18,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Repo
 
-SEALER = str(Path(sys.executable).parent / "sealer")
 CANARY = "CANARY-lk31c9-pw"  # stringData
 CANARY_DATA = "CANARY-lk31c9-data"  # stored base64-encoded under data:
 CANARY_SET = "CANARY-lk31c9-set"  # given to `sealer set` on stdin
@@ -71,33 +70,21 @@ if "--key" in args:
 """
 
 
-class World:
+class World(Repo):
+    """The harness with a private TMPDIR and audit log, a spy script, and canary checks on every run."""
+
     def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.root = tmp / "repo"
-        self.home = tmp / "home"
         self.tmpdir = tmp / "tmpdir"
         self.audit = tmp / "audit.log"
+        super().__init__(tmp, env={"SEALER_AUDIT_LOG": str(self.audit), "TMPDIR": str(self.tmpdir)})
         self.reports = tmp / "spy.jsonl"
         self.spy = tmp / "spy.py"
-        self.key = tmp / "keys" / "prod.txt"
-        self.wrong = tmp / "keys" / "staging.txt"
         self.allowed_files: set[Path] = set()
-        for d in (self.root, self.home, self.tmpdir):
-            d.mkdir(parents=True)
+        self.tmpdir.mkdir(parents=True)
         self.spy.write_text(SPY)
-        self.ok("init", "--env", "prod", "--env", "staging")
-        self.ok("keys", "generate", "prod", "--out", str(self.key))
-        self.ok("keys", "generate", "staging", "--out", str(self.wrong))
-        git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
-        subprocess.run([*git, "init", "-q", "-b", "main"], cwd=self.root, check=True)
-        self.git = git
-
-    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SEALER_")}
-        env.update(SEALER_CONFIG_DIR=str(self.home), SEALER_AUDIT_LOG=str(self.audit), TMPDIR=str(self.tmpdir))
-        env.update(extra or {})
-        return env
+        self.init("prod", "staging", keys=("prod", "staging"))
+        self.key, self.wrong = self.keys["prod"], self.keys["staging"]
+        self.git_init(commit=None)
 
     def run(
         self,
@@ -107,9 +94,7 @@ class World:
         plaintext_out: bool = False,
         code: int | None = 0,
     ) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run(
-            [SEALER, *args], cwd=self.root, input=stdin, capture_output=True, text=True, env=self.env(env), timeout=120
-        )
+        r = super().run(*args, stdin=stdin, env=env)
         what = " ".join(args)
         if code is not None:
             assert r.returncode == code, (what, r.returncode, r.stdout, r.stderr)
@@ -120,9 +105,6 @@ class World:
                 assert n not in r.stdout, (what, "stdout", r.stdout)
         self.scan_disk(what)
         return r
-
-    def ok(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-        return self.run(*args, **kw)
 
     def scan_disk(self, what: str) -> None:
         """The private TMPDIR, the repository (temp files of atomic_write included), the config dir
@@ -247,8 +229,7 @@ def test_canary_never_leaks_through_the_controller(world: World) -> None:
     db.parent.mkdir(parents=True)
     db.write_text(SECRET)
     w.ok("seal", "deploy/prod/db.yaml")
-    subprocess.run([*w.git, "add", "-A"], cwd=w.root, check=True)
-    subprocess.run([*w.git, "commit", "-q", "-m", "sealed"], cwd=w.root, check=True)
+    w.commit("sealed")
     state, out = w.tmp / "state", w.tmp / "out"
     base = ["controller", "--once", "--repo", str(w.root), "--env", "prod", "--state-dir", str(state)]
 
@@ -281,7 +262,7 @@ def test_canary_never_leaks_through_the_controller(world: World) -> None:
     assert tok is not None
     t = tok.group(1)
     db.write_text(text.replace(t, t[:-5] + ("A" if t[-5] != "A" else "B") + t[-4:]))
-    subprocess.run([*w.git, "commit", "-q", "-am", "tampered"], cwd=w.root, check=True)
+    w.git("commit", "-q", "-am", "tampered")
     for debug in ({}, {"SEALER_DEBUG": "1"}):
         w.run(*base, "--target", f"dir:{out}", "-i", str(w.key), env=debug, code=1)
         w.run(*base, "--target", f"dir:{w.tmp / 'out3'}", "-i", str(w.wrong), env=debug, code=1)

@@ -25,20 +25,17 @@ import math
 import os
 import random
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import require_tool
+from conftest import Repo, require_tool
 from hypothesis import given
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from sealer import _yamlout
-
-SEALER = str(Path(sys.executable).parent / "sealer")
 
 # --- the values ----------------------------------------------------------------------------------
 
@@ -164,35 +161,18 @@ def _secret_source(doc: dict[str, Any]) -> str:
 # --- the repository --------------------------------------------------------------------------------
 
 
-class Repo:
-    def __init__(self, root: Path, home: Path, key: Path) -> None:
-        self.root, self.home, self.key = root, home, key
-
-    def run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SEALER_")}
-        env["SEALER_CONFIG_DIR"] = str(self.home)
-        return subprocess.run(
-            [SEALER, *args], cwd=self.root, input=stdin, capture_output=True, text=True, env=env, timeout=60
-        )
-
-    def ok(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        r = self.run(*args, stdin=stdin)
-        assert r.returncode == 0, r.stderr
-        return r
-
+class Consumers(Repo):
     def unseal(self, fmt: str, *files: str) -> str:
+        """`sealer unseal --format FMT -o OUT`: the bytes written, as text (a new OUT each time)."""
         out = self.root.parent / f"out-{fmt}-{len(list(self.root.parent.glob('out-*')))}"
-        self.ok("unseal", *files, "--format", fmt, "-i", str(self.key), "-o", str(out))
+        self.ok("unseal", *files, "--format", fmt, "-i", str(self.keys["prod"]), "-o", str(out))
         return out.read_bytes().decode("utf-8")
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Consumers:
     base = tmp_path_factory.mktemp("consumers")
-    r = Repo(base / "repo", base / "home", base / "prod.txt")
-    r.root.mkdir()
-    r.ok("init", "--env", "prod")
-    r.ok("keys", "generate", "prod", "--out", str(r.key))
+    r = Consumers.create(base, "prod", keys=("prod",))
     d = r.root / "deploy" / "prod"
     d.mkdir(parents=True)
     (d / "secret.yaml").write_text(_secret_source(SECRET))
@@ -290,7 +270,7 @@ def no_nan(name: str) -> None:
 # --- k8s --------------------------------------------------------------------------------------------
 
 
-def test_k8s_output_reads_back_the_same_in_every_reader(repo: Repo) -> None:
+def test_k8s_output_reads_back_the_same_in_every_reader(repo: Consumers) -> None:
     out = repo.unseal("k8s", "deploy/prod/secret.yaml", "deploy/prod/binary.yaml", "deploy/prod/config.yaml")
     want = [SECRET, BINARY, CONFIG]
     for read in (pyyaml_all, libyaml_all, ruamel_all):
@@ -305,7 +285,7 @@ def test_k8s_output_reads_back_the_same_in_every_reader(repo: Repo) -> None:
     assert f"  s{cert + 1:02}: |-\n    -----BEGIN CERTIFICATE-----\n    MIIB" in out
 
 
-def test_k8s_output_through_kustomize(repo: Repo, tmp_path: Path) -> None:
+def test_k8s_output_through_kustomize(repo: Consumers, tmp_path: Path) -> None:
     """`kubectl kustomize` (kyaml) takes the output as a resource; kubectl reads what it builds."""
     kubectl = require_tool("kubectl")
     out = repo.unseal("k8s", "deploy/prod/kustomized.yaml")
@@ -323,7 +303,7 @@ def test_k8s_output_through_kustomize(repo: Repo, tmp_path: Path) -> None:
 # --- yaml (the file as written, values spliced in) -------------------------------------------------
 
 
-def test_yaml_output_reads_back_the_same(repo: Repo) -> None:
+def test_yaml_output_reads_back_the_same(repo: Consumers) -> None:
     files = ("deploy/prod/secret.yaml", "deploy/prod/config.yaml", "deploy/prod/app.yaml")
     out = repo.unseal("yaml", *files)
     want = [SECRET, CONFIG, APP]
@@ -335,7 +315,7 @@ def test_yaml_output_reads_back_the_same(repo: Repo) -> None:
     assert kubectl_read(path) == [SECRET, CONFIG]
 
 
-def test_yaml_format_quotes_numeric_base64(repo: Repo) -> None:
+def test_yaml_format_quotes_numeric_base64(repo: Consumers) -> None:
     out = repo.unseal("yaml", "deploy/prod/binary.yaml")
     assert pyyaml_all(out) == [BINARY]
 
@@ -343,7 +323,7 @@ def test_yaml_format_quotes_numeric_base64(repo: Repo) -> None:
 # --- json ---------------------------------------------------------------------------------------------
 
 
-def test_json_output_reads_back_the_same(repo: Repo) -> None:
+def test_json_output_reads_back_the_same(repo: Consumers) -> None:
     files = ("secret.yaml", "binary.yaml", "config.yaml", "app.yaml")
     out = repo.unseal("json", *(f"deploy/prod/{f}" for f in files))
     items = json.loads(out, parse_constant=no_nan)
@@ -353,8 +333,8 @@ def test_json_output_reads_back_the_same(repo: Repo) -> None:
     assert all(type(typed[k]) is type(v[2]) for k, v in TYPED.items())
 
 
-def test_json_refuses_nan_and_infinity_naming_the_path(repo: Repo) -> None:
-    r = repo.run("unseal", "deploy/prod/nan.yaml", "--format", "json", "-i", str(repo.key))
+def test_json_refuses_nan_and_infinity_naming_the_path(repo: Consumers) -> None:
+    r = repo.run("unseal", "deploy/prod/nan.yaml", "--format", "json", "-i", str(repo.keys["prod"]))
     assert r.returncode == 1 and r.stdout == ""
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
@@ -387,7 +367,7 @@ def _expected_env() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("shell", ["bash", "dash"])
-def test_dotenv_sourced_by_a_shell_gives_the_same_environment(repo: Repo, shell: str, tmp_path: Path) -> None:
+def test_dotenv_sourced_by_a_shell_gives_the_same_environment(repo: Consumers, shell: str, tmp_path: Path) -> None:
     sh = require_tool(shell)
     out = repo.unseal("dotenv", "deploy/prod/secret.yaml", "deploy/prod/app.yaml")
     (tmp_path / "out.env").write_text(out)
@@ -406,9 +386,9 @@ def test_dotenv_sourced_by_a_shell_gives_the_same_environment(repo: Repo, shell:
     assert "APP_NAME=shop\n" in out and quoted in out
 
 
-def test_dotenv_refuses_a_nul_without_echoing_it(repo: Repo) -> None:
+def test_dotenv_refuses_a_nul_without_echoing_it(repo: Consumers) -> None:
     for cmd in (("unseal", "deploy/prod/nul.yaml", "--format", "dotenv"), ("exec", "deploy/prod/nul.yaml")):
-        args = [*cmd, "-i", str(repo.key)] + (["--", "true"] if cmd[0] == "exec" else [])
+        args = [*cmd, "-i", str(repo.keys["prod"])] + (["--", "true"] if cmd[0] == "exec" else [])
         r = repo.run(*args)
         assert r.returncode == 1 and r.stdout == "", (cmd, r.stderr)
         lines = r.stderr.strip().splitlines()

@@ -3,23 +3,20 @@ custodians' commands at once must both land (they take the same lock as sealed-f
 
 from __future__ import annotations
 
-import os
 import subprocess
 
-from test_cli import SEALER, Repo, repo  # noqa: F401 - the fixture
+from conftest import SEALER, Repo
 
 from sealer._keys import generate_identity
 
 
-def test_concurrent_registry_edits_all_land(repo: Repo) -> None:  # noqa: F811
+def test_concurrent_registry_edits_all_land(repo: Repo) -> None:
     recipients = [generate_identity().recipient.encode() for _ in range(8)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEALER_")}
-    env["SEALER_CONFIG_DIR"] = str(repo.home)
     procs = [
         subprocess.Popen(
             [SEALER, "keys", "add", "prod", "--recovery", r, "--label", f"r{i}"],
             cwd=repo.root,
-            env=env,
+            env=repo.env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -17,35 +17,18 @@ import os
 import re
 import stat
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require_tool
+from conftest import SEALER, SECRET, Repo, assert_clean_failure, require_tool
 
 from sealer._format import parse_token
 
-SEALER = str(Path(sys.executable).parent / "sealer")
 TOKEN_RE = re.compile(r"ENC\[sealer\.v1,([0-9a-f]{16}(?:\+[0-9a-f]{16})*),([A-Za-z0-9_-]+)\]")
 DAY = 86400
-
-SECRET = """\
-# prod database
-apiVersion: v1
-kind: Secret
-metadata:
-  name: db
-  namespace: shop
-type: Opaque
-stringData:
-  username: app          # not secret, but sealed anyway
-  password: "pw-CANARY-7f3a9"
-data:
-  tls.crt: aGVsbG8gd29ybGQ=
-"""
 
 VALUES = """\
 # app settings (Helm values)
@@ -119,27 +102,6 @@ def masked(text: str) -> str:
     return TOKEN_RE.sub("<TOKEN>", text)
 
 
-def snapshot(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and ".git" not in p.relative_to(root).parts
-    }
-
-
-def assert_clean_failure(r: subprocess.CompletedProcess[str], *needles: str, code: int | None = None) -> str:
-    """One line on stderr, `sealer: error: …`, non-zero exit, no traceback, no plaintext."""
-    assert r.returncode != 0 if code is None else r.returncode == code, (r.returncode, r.stdout, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("sealer: error: "), r.stderr
-    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
-    assert "CANARY" not in r.stderr + r.stdout
-    return lines[0]
-
-
 def wait_for_lock_waiter(path: Path, inode: int, pids: set[int] | None = None, timeout: float = 30) -> set[int]:
     """Block until processes wait for an flock on `inode` (seen in /proc/locks); returns their pids.
 
@@ -163,72 +125,15 @@ def wait_for_lock_waiter(path: Path, inode: int, pids: set[int] | None = None, t
     raise AssertionError(f"nobody waited for the lock on {path} within {timeout} s")
 
 
-class Repo:
-    """A sealer repository in a temp dir, driven through the real CLI. No identity source is visible
-    to the CLI unless a test passes one: the config dir is empty and SEALER_* variables are dropped."""
-
-    def __init__(self, root: Path, home: Path, keydir: Path) -> None:
-        self.root = root
-        self.home = home
-        self.keydir = keydir
-        self.keys: dict[str, list[Path]] = {}
-
-    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        full = {k: v for k, v in os.environ.items() if not k.startswith(("SEALER_", "GIT_"))}
-        full["SEALER_CONFIG_DIR"] = str(self.home)
-        full.update(extra or {})
-        return full
-
-    def run(
-        self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [SEALER, *args],
-            cwd=self.root,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=self.env(env),
-            timeout=120,
-        )
-
-    def ok(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-        r = self.run(*args, **kw)
-        assert r.returncode == 0, (args, r.stdout, r.stderr)
-        return r
-
-    def write(self, rel: str, text: str) -> Path:
-        p = self.root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-        return p
-
-    def read(self, rel: str) -> str:
-        return (self.root / rel).read_text()
-
-    def generate(self, env: str) -> Path:
-        key = self.keydir / f"{env}-1.txt"
-        self.ok("keys", "generate", env, "--out", str(key))
-        self.keys[env] = [key]
-        return key
-
-    def rotate(self, env: str) -> Path:
-        key = self.keydir / f"{env}-{len(self.keys[env]) + 1}.txt"
-        self.ok("keys", "rotate", env, "--out", str(key))
-        self.keys[env].append(key)
-        return key
+class KeyRepo(Repo):
+    """The harness, with what rotation tests read: kids, key rows, values sealed at a chosen time."""
 
     def kid(self, env: str, n: int = -1) -> str:
-        return kid_of(recipient_of(self.keys[env][n]))
+        return kid_of(recipient_of(self.all_keys[env][n]))
 
     def key_rows(self, env: str) -> list[dict[str, Any]]:
         rows = json.loads(self.ok("keys", "list", "--output", "json").stdout)
         return [r for r in rows if r["env"] == env]
-
-    def seal(self, rel: str, text: str) -> str:
-        self.write(rel, text)
-        self.ok("seal", rel)
-        return self.read(rel)
 
     def seal_at(self, rel: str, text: str, when: int, env: str = "prod") -> str:
         """Seal through the library with a chosen seal time (to test ages without waiting)."""
@@ -245,33 +150,10 @@ class Repo:
         out = self.ok("unseal", *paths, "--format", "json", *args).stdout
         return {(d["file"], d["document"]): d["content"] for d in json.loads(out)}
 
-    # git, through gitpython
-    def git_init(self, commit: bool = True) -> Any:
-        import git
-
-        repo = git.Repo.init(self.root)
-        with repo.config_writer() as cw:
-            cw.set_value("user", "name", "Key Custodian")
-            cw.set_value("user", "email", "custodian@example.com")
-            cw.set_value("commit", "gpgsign", "false")
-        if commit:
-            self.git_commit_all(repo, "initial")
-        return repo
-
-    @staticmethod
-    def git_commit_all(repo: Any, message: str) -> None:
-        repo.git.add(A=True)
-        repo.git.commit("-m", message)
-
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    r = Repo(tmp_path / "repo", tmp_path / "home", tmp_path / "keys")
-    r.root.mkdir()
-    r.ok("init", "--env", "dev", "--env", "staging", "--env", "prod")
-    r.generate("staging")
-    r.generate("prod")
-    return r
+def repo(tmp_path: Path) -> KeyRepo:
+    return KeyRepo.create(tmp_path, "dev", "staging", "prod", keys=("staging", "prod"))
 
 
 def now() -> int:
@@ -281,12 +163,12 @@ def now() -> int:
 # --- rotate ---------------------------------------------------------------------------------------
 
 
-def test_rotate_makes_new_active_key_and_previous_retiring(repo: Repo) -> None:
+def test_rotate_makes_new_active_key_and_previous_retiring(repo: KeyRepo) -> None:
     first = repo.kid("prod")
     staging_before = repo.key_rows("staging")
     r = repo.ok("keys", "rotate", "prod", "--out", str(repo.keydir / "prod-2.txt"))
-    repo.keys["prod"].append(repo.keydir / "prod-2.txt")
-    new_key = repo.keys["prod"][-1]
+    repo.all_keys["prod"].append(repo.keydir / "prod-2.txt")
+    new_key = repo.all_keys["prod"][-1]
     assert stat.S_IMODE(new_key.stat().st_mode) == 0o600
     assert r.stdout.strip() == recipient_of(new_key)
     second = repo.kid("prod")
@@ -302,17 +184,17 @@ def test_rotate_makes_new_active_key_and_previous_retiring(repo: Repo) -> None:
     assert states == {first: "retiring", second: "retiring", third: "active"}
 
 
-def test_rotate_refuses_a_private_key_inside_the_repository(repo: Repo) -> None:
-    before = snapshot(repo.root)
+def test_rotate_refuses_a_private_key_inside_the_repository(repo: KeyRepo) -> None:
+    before = repo.snapshot()
     r = repo.run("keys", "rotate", "prod", "--out", str(repo.root / "prod.key"))
     assert_clean_failure(r, "inside the repository", code=1)
-    assert snapshot(repo.root) == before
+    assert repo.snapshot() == before
 
 
 # --- reseal ---------------------------------------------------------------------------------------
 
 
-def prod_files(repo: Repo) -> dict[str, int]:
+def prod_files(repo: KeyRepo) -> dict[str, int]:
     """Three prod files sealed long ago (distinct seal times) and one staging file; returns seal times."""
     times = {
         "deploy/prod/db.yaml": now() - 30 * DAY,
@@ -329,27 +211,27 @@ def prod_files(repo: Repo) -> dict[str, int]:
     return times
 
 
-def test_reseal_moves_stale_values_and_keeps_everything_else(repo: Repo) -> None:
+def test_reseal_moves_stale_values_and_keeps_everything_else(repo: KeyRepo) -> None:
     prod_files(repo)
     old_kid = repo.kid("prod")
-    plain_before = repo.unseal("deploy/prod", keys=repo.keys["prod"])
+    plain_before = repo.unseal("deploy/prod", keys=repo.all_keys["prod"])
     repo.rotate("prod")
     new_kid = repo.kid("prod")
     # A value set after the rotation is already current: reseal must keep its exact bytes.
     repo.ok("set", "deploy/prod/values.yaml", "database.password", stdin="db-CANARY-2\n")
     plain_before[("deploy/prod/values.yaml", 0)]["database"]["password"] = "db-CANARY-2"
-    before = snapshot(repo.root)
+    before = repo.snapshot()
     files = [rel for rel in before if rel.startswith("deploy/prod/")]
     stale = sum(1 for rel in files for t in tokens_of(before[rel].decode()) if kids_of(t) == (old_kid,))
     current = [t for t in tokens_of(before["deploy/prod/values.yaml"].decode()) if kids_of(t) == (new_kid,)]
     assert stale > 10 and len(current) == 1
 
-    r = repo.ok("reseal", "-i", str(repo.keys["prod"][0]), "--output", "json")
+    r = repo.ok("reseal", "-i", str(repo.all_keys["prod"][0]), "--output", "json")
     summary = json.loads(r.stdout)
     assert summary["values"] == stale and summary["files"] == len(files)
     assert summary["by_kid"] == {old_kid: stale} and summary["failed"] == []
 
-    after = snapshot(repo.root)
+    after = repo.snapshot()
     assert {k: v for k, v in after.items() if not k.startswith("deploy/prod/")} == {
         k: v for k, v in before.items() if not k.startswith("deploy/prod/")
     }, "files of other environments (and everything else) must not change"
@@ -368,59 +250,59 @@ def test_reseal_moves_stale_values_and_keeps_everything_else(repo: Repo) -> None
     assert current[0] in after["deploy/prod/values.yaml"].decode()
 
     # The same plaintext, with the new key alone; the old key alone opens nothing any more.
-    assert repo.unseal("deploy/prod", keys=[repo.keys["prod"][1]]) == plain_before
-    r = repo.run("unseal", "deploy/prod/db.yaml", "-i", str(repo.keys["prod"][0]))
-    assert_clean_failure(r, "deploy/prod/db.yaml")
+    assert repo.unseal("deploy/prod", keys=[repo.all_keys["prod"][1]]) == plain_before
+    r = repo.run("unseal", "deploy/prod/db.yaml", "-i", str(repo.all_keys["prod"][0]))
+    assert_clean_failure(r, "deploy/prod/db.yaml", code=None)
 
     # Again: nothing to do, no byte and no mtime changes.
     mtimes = {rel: (repo.root / rel).stat().st_mtime_ns for rel in files}
-    r = repo.ok("reseal", "-i", str(repo.keys["prod"][0]))
+    r = repo.ok("reseal", "-i", str(repo.all_keys["prod"][0]))
     assert "nothing to re-seal" in r.stderr
-    assert snapshot(repo.root) == after
+    assert repo.snapshot() == after
     assert {rel: (repo.root / rel).stat().st_mtime_ns for rel in files} == mtimes
 
 
-def test_reseal_text_summary_counts_values_files_and_kids(repo: Repo) -> None:
+def test_reseal_text_summary_counts_values_files_and_kids(repo: KeyRepo) -> None:
     prod_files(repo)
     old_kid = repo.kid("prod")
     repo.rotate("prod")
     n = sum(len(tokens_of(repo.read(f"deploy/prod/{f}"))) for f in ("db.yaml", "values.yaml", "multi.yaml"))
-    r = repo.ok("reseal", "-i", str(repo.keys["prod"][0]))
+    r = repo.ok("reseal", "-i", str(repo.all_keys["prod"][0]))
     assert "CANARY" not in r.stdout + r.stderr
     assert re.search(rf"\b{n} value\(s\) in 3 file\(s\)", r.stderr), r.stderr
     assert re.search(rf"{old_kid}\D+{n}\b", r.stderr), r.stderr
     assert re.search(r"[0-9.]+ ?s\b", r.stderr), r.stderr
 
 
-def test_reseal_only_the_given_environment_or_path(repo: Repo) -> None:
+def test_reseal_only_the_given_environment_or_path(repo: KeyRepo) -> None:
     prod_files(repo)
     repo.rotate("prod")
     repo.rotate("staging")
-    before = snapshot(repo.root)
-    repo.ok("reseal", "--env", "staging", "-i", str(repo.keys["staging"][0]))
-    after = snapshot(repo.root)
+    before = repo.snapshot()
+    repo.ok("reseal", "--env", "staging", "-i", str(repo.all_keys["staging"][0]))
+    after = repo.snapshot()
     assert {k for k in before if before[k] != after[k]} == {"deploy/staging/db.yaml"}
-    repo.ok("reseal", "deploy/prod/db.yaml", "-i", str(repo.keys["prod"][0]))
-    again = snapshot(repo.root)
+    repo.ok("reseal", "deploy/prod/db.yaml", "-i", str(repo.all_keys["prod"][0]))
+    again = repo.snapshot()
     assert {k for k in after if after[k] != again[k]} == {"deploy/prod/db.yaml"}
     assert {kids_of(t) for t in tokens_of(repo.read("deploy/prod/db.yaml"))} == {(repo.kid("prod"),)}
 
 
-def test_reseal_dry_run_needs_no_identity_and_writes_nothing(repo: Repo) -> None:
+def test_reseal_dry_run_needs_no_identity_and_writes_nothing(repo: KeyRepo) -> None:
     prod_files(repo)
     old_kid = repo.kid("prod")
     repo.rotate("prod")
     new_kid = repo.kid("prod")
     repo.write("deploy/prod/later.yaml", secret_with("later", {"a": "x"}))
     repo.ok("seal", "deploy/prod/later.yaml")  # sealed after the rotation: current, not in the plan
-    before = snapshot(repo.root)
+    before = repo.snapshot()
     counts = {
         rel: len(tokens_of(before[rel].decode()))
         for rel in ("deploy/prod/db.yaml", "deploy/prod/values.yaml", "deploy/prod/multi.yaml")
     }
 
     r = repo.ok("reseal", "--dry-run")  # no identity anywhere: empty config dir, no SEALER_* variables
-    assert snapshot(repo.root) == before
+    assert repo.snapshot() == before
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 3, r.stdout
     for rel, n in counts.items():
@@ -431,18 +313,18 @@ def test_reseal_dry_run_needs_no_identity_and_writes_nothing(repo: Repo) -> None
     assert str(sum(counts.values())) in r.stderr
 
     plan = json.loads(repo.ok("reseal", "--dry-run", "--output", "json").stdout)
-    assert snapshot(repo.root) == before
+    assert repo.snapshot() == before
     assert {f["file"]: f["values"] for f in plan["files"]} == counts
     for f in plan["files"]:
         assert f["moves"] == [{"from": [old_kid], "to": [new_kid], "values": counts[f["file"]]}]
 
     # Without --dry-run the same run needs the old key: it refuses, and writes nothing.
     r = repo.run("reseal")
-    assert_clean_failure(r)
-    assert snapshot(repo.root) == before
+    assert_clean_failure(r, code=None)
+    assert repo.snapshot() == before
 
 
-def test_reseal_commit_makes_one_commit_of_exactly_the_resealed_files(repo: Repo) -> None:
+def test_reseal_commit_makes_one_commit_of_exactly_the_resealed_files(repo: KeyRepo) -> None:
     import git
 
     prod_files(repo)
@@ -454,7 +336,7 @@ def test_reseal_commit_makes_one_commit_of_exactly_the_resealed_files(repo: Repo
     new_kid = repo.kid("prod")
     repo.write("deploy/prod/later.yaml", secret_with("later", {"a": "x"}))
     repo.ok("seal", "deploy/prod/later.yaml")  # current: not re-sealed, not committed
-    Repo.git_commit_all(g, "rotate prod")
+    repo.commit("rotate prod")
     # Unrelated work in progress: a modified file, a staged change, an untracked file.
     repo.write("README.md", "# deploy repo, edited\n")
     repo.write("docs/notes.md", "notes, staged\n")
@@ -462,7 +344,7 @@ def test_reseal_commit_makes_one_commit_of_exactly_the_resealed_files(repo: Repo
     repo.write("scratch.txt", "scratch\n")
     head = g.head.commit
 
-    r = repo.ok("reseal", "--commit", "-i", str(repo.keys["prod"][0]))
+    r = repo.ok("reseal", "--commit", "-i", str(repo.all_keys["prod"][0]))
     g = git.Repo(repo.root)
     commit = g.head.commit
     assert commit != head and commit.parents == (head,), "exactly one new commit"
@@ -482,33 +364,33 @@ def test_reseal_commit_makes_one_commit_of_exactly_the_resealed_files(repo: Repo
 
 
 @pytest.mark.parametrize("how", ["unstaged", "staged"])
-def test_reseal_commit_refuses_when_a_resealed_file_has_uncommitted_changes(repo: Repo, how: str) -> None:
+def test_reseal_commit_refuses_when_a_resealed_file_has_uncommitted_changes(repo: KeyRepo, how: str) -> None:
     prod_files(repo)
     g = repo.git_init()
     repo.rotate("prod")
-    Repo.git_commit_all(g, "rotate prod")
+    repo.commit("rotate prod")
     with (repo.root / "deploy/prod/values.yaml").open("a") as f:
         f.write("# a change in progress\n")
     if how == "staged":
         g.git.add("deploy/prod/values.yaml")
-    before, head = snapshot(repo.root), g.head.commit.hexsha
-    r = repo.run("reseal", "--commit", "-i", str(repo.keys["prod"][0]))
-    assert_clean_failure(r, "deploy/prod/values.yaml", "uncommitted")
-    assert snapshot(repo.root) == before
+    before, head = repo.snapshot(), g.head.commit.hexsha
+    r = repo.run("reseal", "--commit", "-i", str(repo.all_keys["prod"][0]))
+    assert_clean_failure(r, "deploy/prod/values.yaml", "uncommitted", code=None)
+    assert repo.snapshot() == before
     assert g.head.commit.hexsha == head
 
 
-def test_reseal_commit_in_a_repository_without_commits(repo: Repo) -> None:
+def test_reseal_commit_in_a_repository_without_commits(repo: KeyRepo) -> None:
     prod_files(repo)
-    repo.git_init(commit=False)
+    repo.git_init(commit=None)
     repo.rotate("prod")
-    r = repo.run("reseal", "--commit", "-i", str(repo.keys["prod"][0]))
+    r = repo.run("reseal", "--commit", "-i", str(repo.all_keys["prod"][0]))
     assert "internal error" not in r.stderr, r.stderr
     if r.returncode != 0:
-        assert_clean_failure(r)
+        assert_clean_failure(r, code=None)
 
 
-def test_reseal_missing_identity_names_the_kid_and_files(repo: Repo) -> None:
+def test_reseal_missing_identity_names_the_kid_and_files(repo: KeyRepo) -> None:
     k1 = repo.kid("prod")
     for i in range(5):
         repo.seal_at(f"deploy/prod/app{i}.yaml", secret_with(f"app{i}", {"token": f"t{i}"}), now() - DAY)
@@ -517,38 +399,38 @@ def test_reseal_missing_identity_names_the_kid_and_files(repo: Repo) -> None:
     repo.seal("deploy/prod/later.yaml", secret_with("later", {"token": "t"}))  # sealed to k2
     repo.rotate("prod")
     k3 = repo.kid("prod")
-    before = snapshot(repo.root)
+    before = repo.snapshot()
     # Only the newest key: both old kids are missing.
-    r = repo.run("reseal", "-i", str(repo.keys["prod"][2]))
+    r = repo.run("reseal", "-i", str(repo.all_keys["prod"][2]))
     line = assert_clean_failure(
-        r, k1, "deploy/prod/app0.yaml", "deploy/prod/app1.yaml", "deploy/prod/app2.yaml", "2 more"
+        r, k1, "deploy/prod/app0.yaml", "deploy/prod/app1.yaml", "deploy/prod/app2.yaml", "2 more", code=None
     )
     assert k2 in line and k3 not in line
     # k2's key but not k1's: names k1 and its files, not the file k2 can open.
-    r = repo.run("reseal", "-i", str(repo.keys["prod"][1]))
-    line = assert_clean_failure(r, k1, "deploy/prod/app0.yaml")
+    r = repo.run("reseal", "-i", str(repo.all_keys["prod"][1]))
+    line = assert_clean_failure(r, k1, "deploy/prod/app0.yaml", code=None)
     assert "later.yaml" not in line and k2 not in line
     # k1's key but not k2's: names k2 and later.yaml.
-    r = repo.run("reseal", "-i", str(repo.keys["prod"][0]))
-    line = assert_clean_failure(r, k2, "deploy/prod/later.yaml")
+    r = repo.run("reseal", "-i", str(repo.all_keys["prod"][0]))
+    line = assert_clean_failure(r, k2, "deploy/prod/later.yaml", code=None)
     assert "app0" not in line
-    assert snapshot(repo.root) == before
+    assert repo.snapshot() == before
 
 
-def test_reseal_without_any_identity_names_the_kid_and_files(repo: Repo) -> None:
+def test_reseal_without_any_identity_names_the_kid_and_files(repo: KeyRepo) -> None:
     repo.seal("deploy/prod/db.yaml", SECRET)
     old_kid = repo.kid("prod")
     repo.rotate("prod")
-    before = snapshot(repo.root)
+    before = repo.snapshot()
     r = repo.run("reseal")
-    assert snapshot(repo.root) == before
-    assert_clean_failure(r, old_kid, "deploy/prod/db.yaml")
+    assert repo.snapshot() == before
+    assert_clean_failure(r, old_kid, "deploy/prod/db.yaml", code=None)
 
 
 # --- recovery recipients --------------------------------------------------------------------------
 
 
-def test_recovery_recipient_from_age_keygen(repo: Repo, tmp_path: Path) -> None:
+def test_recovery_recipient_from_age_keygen(repo: KeyRepo, tmp_path: Path) -> None:
     keygen = require_tool("age-keygen")
     rec_key = tmp_path / "recovery.txt"
     subprocess.run([keygen, "-o", str(rec_key)], check=True, capture_output=True)
@@ -570,8 +452,8 @@ def test_recovery_recipient_from_age_keygen(repo: Repo, tmp_path: Path) -> None:
     assert kinds.count((prod_kid, rec_kid)) == 1 and kinds.count((prod_kid,)) == 3
 
     # reseal brings the older values to both kids; the recovery key alone then opens everything.
-    plain = repo.unseal("deploy/prod", keys=[repo.keys["prod"][0]])
-    repo.ok("reseal", "-i", str(repo.keys["prod"][0]))
+    plain = repo.unseal("deploy/prod", keys=[repo.all_keys["prod"][0]])
+    repo.ok("reseal", "-i", str(repo.all_keys["prod"][0]))
     for rel in ("deploy/prod/db.yaml", "deploy/prod/values.yaml"):
         assert {kids_of(t) for t in tokens_of(repo.read(rel))} == {(prod_kid, rec_kid)}
     assert repo.unseal("deploy/prod", keys=[rec_key]) == plain
@@ -580,17 +462,17 @@ def test_recovery_recipient_from_age_keygen(repo: Repo, tmp_path: Path) -> None:
     # After a rotation: the new key and the recovery key.
     repo.rotate("prod")
     new_kid = repo.kid("prod")
-    repo.ok("reseal", "-i", str(repo.keys["prod"][0]))
+    repo.ok("reseal", "-i", str(repo.all_keys["prod"][0]))
     for rel in ("deploy/prod/db.yaml", "deploy/prod/values.yaml"):
         assert {kids_of(t) for t in tokens_of(repo.read(rel))} == {(new_kid, rec_kid)}
     assert repo.unseal("deploy/prod", keys=[rec_key]) == plain
-    assert repo.unseal("deploy/prod", keys=[repo.keys["prod"][1]]) == plain
+    assert repo.unseal("deploy/prod", keys=[repo.all_keys["prod"][1]]) == plain
 
 
 # --- retire ---------------------------------------------------------------------------------------
 
 
-def test_retire_refuses_while_values_name_the_key_then_force(repo: Repo) -> None:
+def test_retire_refuses_while_values_name_the_key_then_force(repo: KeyRepo) -> None:
     old_kid = repo.kid("prod")
     repo.seal("deploy/prod/a.yaml", secret_with("a", {f"k{i}": f"a-CANARY-{i}" for i in range(7)}))
     repo.seal("deploy/prod/b.yaml", secret_with("b", {f"k{i}": f"b-CANARY-{i}" for i in range(5)}))
@@ -600,7 +482,7 @@ def test_retire_refuses_while_values_name_the_key_then_force(repo: Repo) -> None
     registry = (repo.root / "keys/prod.yaml").read_bytes()
 
     r = repo.run("keys", "retire", "prod", old_kid)
-    line = assert_clean_failure(r, old_kid, "12")
+    line = assert_clean_failure(r, old_kid, "12", code=None)
     assert line.count("deploy/prod/") == 10, line  # ten values listed …
     assert re.search(r"\b2 more\b", line), line  # … and a count of the rest
     assert "fresh" not in line
@@ -611,21 +493,23 @@ def test_retire_refuses_while_values_name_the_key_then_force(repo: Repo) -> None
     assert {r["kid"]: r["state"] for r in repo.key_rows("prod")} == {old_kid: "retired", new_kid: "active"}
 
     # The retired key's values are refused even with its private key at hand, naming file and path.
-    r = repo.run("unseal", "deploy/prod/b.yaml", "-i", str(repo.keys["prod"][0]), "-i", str(repo.keys["prod"][1]))
-    assert_clean_failure(r, "deploy/prod/b.yaml", "stringData.k0", "retired", old_kid)
+    r = repo.run(
+        "unseal", "deploy/prod/b.yaml", "-i", str(repo.all_keys["prod"][0]), "-i", str(repo.all_keys["prod"][1])
+    )
+    assert_clean_failure(r, "deploy/prod/b.yaml", "stringData.k0", "retired", old_kid, code=None)
     # A file on the active key still opens.
     repo.seal("deploy/prod/c.yaml", secret_with("c", {"k": "c-CANARY"}))
-    assert repo.unseal("deploy/prod/c.yaml", keys=[repo.keys["prod"][1]])[("deploy/prod/c.yaml", 0)]["stringData"] == {
-        "k": "c-CANARY"
-    }
+    assert repo.unseal("deploy/prod/c.yaml", keys=[repo.all_keys["prod"][1]])[("deploy/prod/c.yaml", 0)][
+        "stringData"
+    ] == {"k": "c-CANARY"}
 
 
-def test_active_and_retiring_keys_both_unseal_then_retire_cleanly(repo: Repo) -> None:
+def test_active_and_retiring_keys_both_unseal_then_retire_cleanly(repo: KeyRepo) -> None:
     old_kid = repo.kid("prod")
     repo.seal("deploy/prod/old.yaml", secret_with("old", {"k": "old-CANARY"}))
     repo.rotate("prod")
     repo.seal("deploy/prod/new.yaml", secret_with("new", {"k": "new-CANARY"}))
-    old_key, new_key = repo.keys["prod"]
+    old_key, new_key = repo.all_keys["prod"]
     assert repo.unseal("deploy/prod/old.yaml", keys=[old_key])[("deploy/prod/old.yaml", 0)]["stringData"] == {
         "k": "old-CANARY"
     }
@@ -643,35 +527,35 @@ def test_active_and_retiring_keys_both_unseal_then_retire_cleanly(repo: Repo) ->
 # --- revocation -----------------------------------------------------------------------------------
 
 
-def test_revoke_before_refuses_older_values_until_set_afresh(repo: Repo) -> None:
+def test_revoke_before_refuses_older_values_until_set_afresh(repo: KeyRepo) -> None:
     an_hour_ago = now() - 3600
     repo.seal_at("deploy/prod/a.yaml", secret_with("a", {"password": "a-CANARY"}), an_hour_ago)
     repo.seal_at("deploy/prod/b.yaml", secret_with("b", {"user": "b-CANARY-1", "password": "b-CANARY-2"}), an_hour_ago)
-    key = repo.keys["prod"][0]
+    key = repo.all_keys["prod"][0]
     repo.unseal("deploy/prod", keys=[key])  # fine before the revocation
 
     repo.ok("keys", "revoke-before", "prod", "now")
     assert "not_before" in repo.read("keys/prod.yaml")
     r = repo.run("unseal", "deploy/prod/a.yaml", "-i", str(key))
-    line = assert_clean_failure(r, "deploy/prod/a.yaml", "stringData.password")
+    line = assert_clean_failure(r, "deploy/prod/a.yaml", "stringData.password", code=None)
     assert "fresh value" in line and "sealer set" in line, line
 
     # reseal refuses them too (after a rotation they would otherwise be moved), and writes nothing.
     repo.rotate("prod")
-    before = snapshot(repo.root)
+    before = repo.snapshot()
     r = repo.run("reseal", "-i", str(key))
     assert r.returncode != 0 and "Traceback" not in r.stderr and "CANARY" not in r.stderr
     for rel, path in (("deploy/prod/a.yaml", "stringData.password"), ("deploy/prod/b.yaml", "stringData.")):
         (line,) = [x for x in r.stderr.splitlines() if rel in x and "fresh value" in x]
         assert path in line, line
-    assert snapshot(repo.root) == before
+    assert repo.snapshot() == before
 
     # A value set afterwards opens; the untouched file stays refused.
     repo.ok("set", "deploy/prod/a.yaml", "stringData.password", stdin="a-CANARY-new\n")
-    out = repo.unseal("deploy/prod/a.yaml", keys=[repo.keys["prod"][1]])
+    out = repo.unseal("deploy/prod/a.yaml", keys=[repo.all_keys["prod"][1]])
     assert out[("deploy/prod/a.yaml", 0)]["stringData"] == {"password": "a-CANARY-new"}
-    r = repo.run("unseal", "deploy/prod/b.yaml", "-i", str(key), "-i", str(repo.keys["prod"][1]))
-    assert_clean_failure(r, "deploy/prod/b.yaml", "fresh value")
+    r = repo.run("unseal", "deploy/prod/b.yaml", "-i", str(key), "-i", str(repo.all_keys["prod"][1]))
+    assert_clean_failure(r, "deploy/prod/b.yaml", "fresh value", code=None)
     r = repo.run("status", "--env", "prod", "--output", "json")
     assert r.returncode == 1
     assert {(v["file"], v["path"]) for v in json.loads(r.stdout)[0]["revoked_values"]} == {
@@ -686,11 +570,11 @@ def test_revoke_before_refuses_older_values_until_set_afresh(repo: Repo) -> None
     assert json.loads(r.stdout)[0]["revoked_values"] == []
 
 
-def test_reseal_failure_line_names_the_file_once(repo: Repo) -> None:
+def test_reseal_failure_line_names_the_file_once(repo: KeyRepo) -> None:
     repo.seal_at("deploy/prod/a.yaml", secret_with("a", {"password": "a-CANARY"}), now() - 3600)
     repo.ok("keys", "revoke-before", "prod", "now")
     repo.rotate("prod")
-    r = repo.run("reseal", "-i", str(repo.keys["prod"][0]))
+    r = repo.run("reseal", "-i", str(repo.all_keys["prod"][0]))
     (line,) = [x for x in r.stderr.splitlines() if "stringData.password" in x]
     assert not line.startswith("deploy/prod/a.yaml: deploy/prod/a.yaml:"), line
 
@@ -712,7 +596,7 @@ environments:
 """
 
 
-def set_created(repo: Repo, env: str, kid: str, when: dt.datetime) -> None:
+def set_created(repo: KeyRepo, env: str, kid: str, when: dt.datetime) -> None:
     """Backdate a key in keys/ENV.yaml, as if it had been made `when`."""
     path = repo.root / "keys" / f"{env}.yaml"
     text = path.read_text()
@@ -722,14 +606,14 @@ def set_created(repo: Repo, env: str, kid: str, when: dt.datetime) -> None:
     path.write_text(new)
 
 
-def status_json(repo: Repo, code: int) -> dict[str, dict[str, Any]]:
+def status_json(repo: KeyRepo, code: int) -> dict[str, dict[str, Any]]:
     r = repo.run("status", "--output", "json")  # no identity anywhere
     assert r.returncode == code, (r.stdout, r.stderr)
     assert "Traceback" not in r.stderr
     return {s["env"]: s for s in json.loads(r.stdout)}
 
 
-def test_status_reports_keys_values_ages_and_breaches(repo: Repo) -> None:
+def test_status_reports_keys_values_ages_and_breaches(repo: KeyRepo) -> None:
     repo.write(".sealer.yaml", POLICY_CONFIG.format(age="90d", period="180d"))
     old_kid = repo.kid("prod")
     set_created(repo, "prod", old_kid, dt.datetime.now(dt.UTC) - dt.timedelta(days=200))
@@ -754,7 +638,7 @@ def test_status_reports_keys_values_ages_and_breaches(repo: Repo) -> None:
 
     r = repo.run("status")
     assert r.returncode == 1 and "POLICY BREACH" in r.stdout and "old.yaml" in r.stdout, r.stdout
-    assert_clean_failure(r, "policy")
+    assert_clean_failure(r, "policy", code=None)
 
     # Rotate: the new key is young; every prod file is still on the retiring key.
     repo.rotate("prod")
@@ -769,14 +653,14 @@ def test_status_reports_keys_values_ages_and_breaches(repo: Repo) -> None:
     # Fresh values for the old secrets, everything re-sealed: within policy, exit 0.
     for k in ("a", "b"):
         repo.ok("set", "deploy/prod/old.yaml", f"stringData.{k}", stdin="new\n")
-    repo.ok("reseal", "-i", str(repo.keys["prod"][0]))
+    repo.ok("reseal", "-i", str(repo.all_keys["prod"][0]))
     prod = status_json(repo, 0)["prod"]
     assert prod["values_per_kid"] == {new_kid: 5}
     assert prod["old_values"] == [] and prod["files_on_retiring_keys"] == {} and prod["breaches"] == []
     assert repo.run("status").returncode == 0
 
 
-def test_status_without_policy_exits_zero(repo: Repo) -> None:
+def test_status_without_policy_exits_zero(repo: KeyRepo) -> None:
     repo.seal_at("deploy/prod/a.yaml", secret_with("a", {"a": "x"}), now() - 1000 * DAY)
     st = status_json(repo, 0)
     assert st["prod"]["values_per_kid"] == {repo.kid("prod"): 1}
@@ -785,11 +669,11 @@ def test_status_without_policy_exits_zero(repo: Repo) -> None:
 
 @pytest.mark.parametrize("setting", ["max_secret_age", "key_rotation_period"])
 @pytest.mark.parametrize("bad", ["90", "ninety", "1.5d", "-3d", "90d30", "P90D", "''", "[90d]"])
-def test_status_malformed_duration_is_a_config_error(repo: Repo, setting: str, bad: str) -> None:
+def test_status_malformed_duration_is_a_config_error(repo: KeyRepo, setting: str, bad: str) -> None:
     values = {"age": "90d", "period": "180d"}
     values["age" if setting == "max_secret_age" else "period"] = bad
     repo.write(".sealer.yaml", POLICY_CONFIG.format(**values))
-    assert_clean_failure(repo.run("status"), ".sealer.yaml", setting)
+    assert_clean_failure(repo.run("status"), ".sealer.yaml", setting, code=None)
 
 
 # --- corrupt registry -----------------------------------------------------------------------------
@@ -813,28 +697,28 @@ COMMANDS = [("status",), ("keys", "list"), ("reseal", "--dry-run"), ("seal", "de
 
 
 @pytest.mark.parametrize("how", ["bad-yaml", "kid-mismatch", "unknown-state"])
-def test_corrupt_registry_is_a_one_line_error_naming_it(repo: Repo, how: str) -> None:
+def test_corrupt_registry_is_a_one_line_error_naming_it(repo: KeyRepo, how: str) -> None:
     repo.write("deploy/prod/db.yaml", SECRET)
     path = repo.root / "keys/prod.yaml"
     path.write_text(corrupt(path.read_text(), how))
-    before = snapshot(repo.root)
+    before = repo.snapshot()
     for cmd in COMMANDS:
-        assert_clean_failure(repo.run(*cmd), "keys/prod.yaml")
-    assert snapshot(repo.root) == before
+        assert_clean_failure(repo.run(*cmd), "keys/prod.yaml", code=None)
+    assert repo.snapshot() == before
 
 
-def test_corrupt_registry_recipient_names_the_file(repo: Repo) -> None:
+def test_corrupt_registry_recipient_names_the_file(repo: KeyRepo) -> None:
     repo.write("deploy/prod/db.yaml", SECRET)
     path = repo.root / "keys/prod.yaml"
     path.write_text(corrupt(path.read_text(), "bad-recipient"))
     for cmd in COMMANDS:
-        assert_clean_failure(repo.run(*cmd), "keys/prod.yaml")
+        assert_clean_failure(repo.run(*cmd), "keys/prod.yaml", code=None)
 
 
 # --- a file that changes during a reseal ----------------------------------------------------------
 
 
-def test_reseal_leaves_a_file_changed_during_the_reseal_library(repo: Repo) -> None:
+def test_reseal_leaves_a_file_changed_during_the_reseal_library(repo: KeyRepo) -> None:
     """The library, in this process: the test holds the file's lock (as a cooperating writer would),
     waits until reseal has read the file and queues for the lock, edits it, and lets go."""
     from sealer._config import load_config
@@ -849,7 +733,7 @@ def test_reseal_leaves_a_file_changed_during_the_reseal_library(repo: Repo) -> N
     cfg = load_config(repo.root)
     plan = make_plan(cfg, env="prod")
     assert {f.rel for f in plan.files} == {"deploy/prod/a.yaml", "deploy/prod/b.yaml"}
-    ids = find_identities([repo.keys["prod"][0]])
+    ids = find_identities([repo.all_keys["prod"][0]])
     target = repo.root / "deploy/prod/a.yaml"
     edited = target.read_text().replace("# prod database", "# prod database (edited meanwhile)")
     done: dict[str, Any] = {}
@@ -866,7 +750,7 @@ def test_reseal_leaves_a_file_changed_during_the_reseal_library(repo: Repo) -> N
     assert {kids_of(t) for t in tokens_of(repo.read("deploy/prod/b.yaml"))} == {(new_kid,)}
 
 
-def test_reseal_reports_a_file_replaced_during_the_reseal_cli(repo: Repo) -> None:
+def test_reseal_reports_a_file_replaced_during_the_reseal_cli(repo: KeyRepo) -> None:
     """The CLI: the file is replaced by rename (as editors save) while reseal waits to write it."""
     repo.seal("deploy/prod/a.yaml", SECRET)
     repo.seal("deploy/prod/b.yaml", VALUES)
@@ -878,7 +762,7 @@ def test_reseal_reports_a_file_replaced_during_the_reseal_cli(repo: Repo) -> Non
     edited = target.read_text() + "# appended by someone else\n"
     with locked(target):
         proc = subprocess.Popen(
-            [SEALER, "reseal", "-j", "1", "-i", str(repo.keys["prod"][0])],
+            [SEALER, "reseal", "-j", "1", "-i", str(repo.all_keys["prod"][0])],
             cwd=repo.root,
             env=repo.env(),
             stdout=subprocess.PIPE,
@@ -897,7 +781,7 @@ def test_reseal_reports_a_file_replaced_during_the_reseal_cli(repo: Repo) -> Non
     assert target.read_text() == edited
     assert {kids_of(t) for t in tokens_of(repo.read("deploy/prod/b.yaml"))} == {(new_kid,)}
     # Run again: it finishes, keeping the edit.
-    repo.ok("reseal", "-i", str(repo.keys["prod"][0]))
+    repo.ok("reseal", "-i", str(repo.all_keys["prod"][0]))
     text = target.read_text()
     assert masked(text) == masked(edited)
     assert {kids_of(t) for t in tokens_of(text)} == {(new_kid,)}
@@ -906,7 +790,7 @@ def test_reseal_reports_a_file_replaced_during_the_reseal_cli(repo: Repo) -> Non
 # --- concurrent writers ---------------------------------------------------------------------------
 
 
-def test_concurrent_sets_on_one_file_both_land(repo: Repo) -> None:
+def test_concurrent_sets_on_one_file_both_land(repo: KeyRepo) -> None:
     """Two `sealer set` at once on one file, ten times: both values land, the file is never corrupt.
     Every other round, the test holds the file's lock until both are queued for it, so they
     certainly contend (and the second one finds the file replaced under its lock)."""
@@ -918,7 +802,7 @@ def test_concurrent_sets_on_one_file_both_land(repo: Repo) -> None:
     rel = "deploy/prod/db.yaml"
     target = repo.root / rel
     repo.seal(rel, SECRET)
-    ids = {i.kid: i for i in read_identity_file(repo.keys["prod"][0])}
+    ids = {i.kid: i for i in read_identity_file(repo.all_keys["prod"][0])}
     expected = {"username": "app", "password": "pw-CANARY-7f3a9"}
     for round_ in range(10):
         values = {f"r{round_}a": f"value-{round_}-a", f"r{round_}b": f"value-{round_}-b"}
@@ -959,7 +843,7 @@ def test_concurrent_sets_on_one_file_both_land(repo: Repo) -> None:
 # --- the fast locator's blind spot, end to end ----------------------------------------------------
 
 
-def test_reseal_a_secret_with_inline_metadata(repo: Repo) -> None:
+def test_reseal_a_secret_with_inline_metadata(repo: KeyRepo) -> None:
     from test_tokens import colliding_namespace
 
     text = (
@@ -969,6 +853,6 @@ def test_reseal_a_secret_with_inline_metadata(repo: Repo) -> None:
     repo.write("deploy/prod/db.yaml", text)
     repo.ok("seal", "deploy/prod/db.yaml", "--scope", "namespace")
     repo.rotate("prod")
-    r = repo.run("reseal", "-i", str(repo.keys["prod"][0]))
+    r = repo.run("reseal", "-i", str(repo.all_keys["prod"][0]))
     assert r.returncode == 0, r.stderr
     assert {kids_of(t) for t in tokens_of(repo.read("deploy/prod/db.yaml"))} == {(repo.kid("prod"),)}

@@ -8,63 +8,27 @@ installed hook blocks a real `git commit` and lets a sealed file through.
 from __future__ import annotations
 
 import json
-import os
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import SEALER, SECRET, Repo, assert_clean_failure
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from test_cli import SEALER, SECRET, Repo, assert_clean_failure
 
 from sealer._scan import CHUNK, MAX_TEXT_BYTES
 
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.com",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.com",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-class GitRepo(Repo):
-    def git(
-        self, *args: str, env: dict[str, str] | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        full = {k: v for k, v in os.environ.items() if not k.startswith(("SEALER_", "GIT_"))}
-        full.update(GIT_ENV, HOME=str(self.home), SEALER_CONFIG_DIR=str(self.home))
-        full.update(env or {})
-        r = subprocess.run(["git", *args], cwd=self.root, capture_output=True, text=True, env=full, timeout=120)
-        if check:
-            assert r.returncode == 0, r.stderr
-        return r
-
-    def scan(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.run("scan", *args)
-
-    def findings(self, *args: str) -> dict[str, object]:
-        r = self.scan(*args, "--output", "json")
-        data = json.loads(r.stdout)
-        assert r.returncode == (1 if data["findings"] else 0), r.stderr
-        return dict(data)
-
 
 @pytest.fixture
-def repo(tmp_path: Path) -> GitRepo:
-    r = GitRepo(tmp_path / "repo", tmp_path / "home")
-    r.root.mkdir()
-    r.home.mkdir()
-    r.git("init", "-q", "-b", "main")
-    r.ok("init", "--env", "staging", "--env", "prod")
-    for env in ("staging", "prod"):
-        key = tmp_path / "keys" / f"{env}.txt"
-        r.ok("keys", "generate", env, "--out", str(key))
-        r.keys[env] = key
-    r.git("add", "-A")
-    r.git("commit", "-qm", "init")
-    return r
+def repo(git_repo: Repo) -> Repo:
+    return git_repo
+
+
+def findings(repo: Repo, *args: str) -> dict[str, object]:
+    r = repo.run("scan", *args, "--output", "json")
+    data = json.loads(r.stdout)
+    assert r.returncode == (1 if data["findings"] else 0), r.stderr
+    return dict(data)
 
 
 def kinds(data: dict[str, object]) -> list[tuple[str, int | None, str]]:
@@ -83,7 +47,7 @@ def _pem(private: object, fmt: serialization.PrivateFormat, password: bytes | No
     return private.private_bytes(serialization.Encoding.PEM, fmt, enc).decode()
 
 
-def test_private_keys_of_every_format(repo: GitRepo, tmp_path: Path) -> None:
+def test_private_keys_of_every_format(repo: Repo, tmp_path: Path) -> None:
     age = identity_line(repo.keys["prod"])
     pq_file = tmp_path / "pq.txt"
     repo.ok(
@@ -106,7 +70,7 @@ def test_private_keys_of_every_format(repo: GitRepo, tmp_path: Path) -> None:
     repo.write("app/config.yaml", "tls:\n  key: |\n" + "".join(f"    {line}\n" for line in ec_pkcs8.splitlines()))
     repo.write("app/enc.json", json.dumps({"a": 1, "key": enc_pkcs8}) + "\n")
     repo.write("app/id_ed25519", openssh)
-    data = repo.findings("notes", "app")
+    data = findings(repo, "notes", "app")
     assert sorted(kinds(data)) == [
         ("app/config.yaml", 3, "pem-private-key"),
         ("app/enc.json", 1, "pem-private-key"),
@@ -116,7 +80,7 @@ def test_private_keys_of_every_format(repo: GitRepo, tmp_path: Path) -> None:
         ("notes/pq.txt", 1, "age-identity"),
         ("notes/signer.txt", 4, "signer-key"),
     ]
-    r = repo.scan("notes", "app")
+    r = repo.run("scan", "notes", "app")
     assert "notes/age.txt:4: an age private key (AGE-SECRET-KEY-1…): never commit a private key" in r.stdout
     assert "post-quantum" in r.stdout
     for secret in (age, pq, identity_line(signer), rsa_pem.splitlines()[1], openssh.splitlines()[1]):
@@ -124,7 +88,7 @@ def test_private_keys_of_every_format(repo: GitRepo, tmp_path: Path) -> None:
     assert r.stderr.strip().splitlines()[-1].startswith("sealer: error: scan found 7 problem(s) in 7 file(s)")
 
 
-def test_mentions_and_public_material_are_not_findings(repo: GitRepo) -> None:
+def test_mentions_and_public_material_are_not_findings(repo: Repo) -> None:
     """Code that names the formats, placeholders, and sealer's own public files are clean."""
     repo.write(
         "src/keys.py",
@@ -139,24 +103,24 @@ def test_mentions_and_public_material_are_not_findings(repo: GitRepo) -> None:
     )
     repo.ok("seal", "deploy/prod/flow.yaml")
     assert '"ENC[sealer.v1,' in (repo.root / "deploy/prod/flow.yaml").read_text()
-    data = repo.findings("--all")
+    data = findings(repo, "--all")
     assert data["findings"] == [], data
 
 
-def _allowed_signer(repo: GitRepo) -> Path:
+def _allowed_signer(repo: Repo) -> Path:
     key = repo.home.parent / "signer.txt"
     if not key.exists():
         repo.ok("signers", "generate", "alice", "--env", "prod", "--out", str(key))
     return key
 
 
-def test_plaintext_secrets_and_unsealed_values(repo: GitRepo) -> None:
+def test_plaintext_secrets_and_unsealed_values(repo: Repo) -> None:
     repo.write("deploy/prod/db.yaml", SECRET)
     repo.write("deploy/prod/broken.yaml", "a: [unclosed\n")
     repo.write("app/settings.yaml", 'database:\n  password: "s3cr3t-CANARY-value"\n')
     repo.write("app/.env", "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n")
     repo.write("app/ok.yaml", "password: hunter2-CANARY  # pragma: allowlist secret\nreplicas: 3\n")
-    data = repo.findings("--all")
+    data = findings(repo, "--all")
     assert kinds(data) == [
         ("app/.env", 1, "plaintext-secret"),
         ("app/settings.yaml", 2, "plaintext-secret"),
@@ -165,52 +129,52 @@ def test_plaintext_secrets_and_unsealed_values(repo: GitRepo) -> None:
         ("deploy/prod/db.yaml", 10, "plaintext"),
         ("deploy/prod/db.yaml", 12, "plaintext"),
     ]
-    r = repo.scan("--all")
+    r = repo.run("scan", "--all")
     assert "deploy/prod/db.yaml:10: stringData.password: not sealed" in r.stdout
     assert "app/.env:1: possible plaintext secret (AWS Access Key)" in r.stdout
     assert "CANARY" not in r.stdout + r.stderr and "AKIAIOSFODNN7EXAMPLE" not in r.stdout + r.stderr
 
 
-def test_exclusions_from_config(repo: GitRepo) -> None:
+def test_exclusions_from_config(repo: Repo) -> None:
     repo.write("tests/fixtures/key.txt", identity_line(repo.keys["prod"]) + "\n")
-    assert repo.scan("--all").returncode == 1
+    assert repo.run("scan", "--all").returncode == 1
     cfg = repo.root / ".sealer.yaml"
     cfg.write_text(cfg.read_text() + "scan:\n  exclude: ['tests/fixtures/**']\n")
-    assert repo.findings("--all")["findings"] == []
+    assert findings(repo, "--all")["findings"] == []
 
 
 # --- binary, non-UTF-8 and huge files --------------------------------------------------------------
 
 
-def test_binary_files(repo: GitRepo) -> None:
+def test_binary_files(repo: Repo) -> None:
     age = identity_line(repo.keys["prod"])
     (repo.root / "blob.bin").write_bytes(bytes(range(256)) * 64)
     (repo.root / "keyring.bin").write_bytes(b"\x00\x01\x02" * 100 + b"\n" + age.encode() + b"\n\xff\x00")
-    data = repo.findings("blob.bin", "keyring.bin")
+    data = findings(repo, "blob.bin", "keyring.bin")
     assert kinds(data) == [("keyring.bin", 2, "age-identity")]
     assert {(k["file"], k["reason"]) for k in data["keys_only"]} == {
         ("blob.bin", "binary file: searched for private keys only"),
         ("keyring.bin", "binary file: searched for private keys only"),
     }
-    r = repo.scan("blob.bin")
+    r = repo.run("scan", "blob.bin")
     assert r.returncode == 0 and "sealer: note: blob.bin: binary file: searched for private keys only" in r.stderr
 
 
-def test_non_utf8_files(repo: GitRepo) -> None:
+def test_non_utf8_files(repo: Repo) -> None:
     age = identity_line(repo.keys["prod"])
     (repo.root / "latin1.conf").write_bytes(b"caf\xe9 = 1\npassword = hunter2\n")
     (repo.root / "latin1-key.conf").write_bytes(b"caf\xe9\n" + age.encode() + b"\n")
-    data = repo.findings("latin1.conf", "latin1-key.conf")
+    data = findings(repo, "latin1.conf", "latin1-key.conf")
     assert kinds(data) == [("latin1-key.conf", 2, "age-identity")]
     assert [k["reason"] for k in data["keys_only"]] == ["not UTF-8 text: searched for private keys only"] * 2
     # Under an environment's path too: reported, not a crash.
     (repo.root / "deploy/prod").mkdir(parents=True)
     (repo.root / "deploy/prod/bad.yaml").write_bytes(b"password: \xff\xfe\n")
-    r = repo.scan("deploy")
+    r = repo.run("scan", "deploy")
     assert r.returncode == 0 and "deploy/prod/bad.yaml: not UTF-8 text" in r.stderr
 
 
-def test_huge_files_are_searched_for_keys_in_chunks(repo: GitRepo) -> None:
+def test_huge_files_are_searched_for_keys_in_chunks(repo: Repo) -> None:
     age = identity_line(repo.keys["prod"]).encode()
     line = b"x" * 99 + b"\n"
     body = bytearray(line * ((CHUNK - 20) // len(line)))
@@ -221,49 +185,49 @@ def test_huge_files_are_searched_for_keys_in_chunks(repo: GitRepo) -> None:
     body += age + b"\n"
     assert len(body) > MAX_TEXT_BYTES
     (repo.root / "dump.sql").write_bytes(bytes(body))
-    data = repo.findings("dump.sql")
+    data = findings(repo, "dump.sql")
     assert kinds(data) == [("dump.sql", first_line, "age-identity"), ("dump.sql", last_line, "age-identity")]
     assert data["keys_only"] == [{"file": "dump.sql", "reason": "larger than 8 MiB: searched for private keys only"}]
 
 
-def test_symlinks_and_missing_paths(repo: GitRepo, tmp_path: Path) -> None:
+def test_symlinks_and_missing_paths(repo: Repo, tmp_path: Path) -> None:
     outside = tmp_path / "outside-key.txt"
     outside.write_text(identity_line(repo.keys["prod"]) + "\n")
     (repo.root / "link.txt").symlink_to(outside)
-    r = repo.scan("link.txt")
+    r = repo.run("scan", "link.txt")
     assert r.returncode == 0 and "link.txt: a symbolic link: not followed" in r.stderr
-    assert_clean_failure(repo.scan("nope.txt"), "nope.txt", "no such file", code=2)
-    assert_clean_failure(repo.scan("--staged", "x"), "one of --staged, --all or PATH", code=2)
+    assert_clean_failure(repo.run("scan", "nope.txt"), "nope.txt", "no such file", code=2)
+    assert_clean_failure(repo.run("scan", "--staged", "x"), "one of --staged, --all or PATH", code=2)
 
 
 # --- staged content ---------------------------------------------------------------------------------
 
 
-def test_staged_reads_the_index_not_the_working_tree(repo: GitRepo) -> None:
+def test_staged_reads_the_index_not_the_working_tree(repo: Repo) -> None:
     age = identity_line(repo.keys["prod"])
     f = repo.write("notes.txt", f"line\n{age}\n")
     repo.git("add", "notes.txt")
     f.write_text("line\nclean now, but not staged\n")
-    assert kinds(repo.findings("--staged")) == [("notes.txt", 2, "age-identity")]
-    assert repo.findings("notes.txt")["findings"] == []
+    assert kinds(findings(repo, "--staged")) == [("notes.txt", 2, "age-identity")]
+    assert findings(repo, "notes.txt")["findings"] == []
     repo.git("add", "notes.txt")
     f.write_text(f"{age}\n")
-    assert repo.findings("--staged")["findings"] == []
+    assert findings(repo, "--staged")["findings"] == []
     # Unsealed values under an environment path, staged.
     repo.write("deploy/prod/db.yaml", SECRET)
     repo.git("add", "deploy/prod/db.yaml")
-    assert [k[2] for k in kinds(repo.findings("--staged"))] == ["plaintext"] * 3
+    assert [k[2] for k in kinds(findings(repo, "--staged"))] == ["plaintext"] * 3
     # Nothing staged: nothing to scan, and no temporary files left in .git.
     repo.git("reset", "-q")
-    assert repo.findings("--staged")["files"] == 0
+    assert findings(repo, "--staged")["files"] == 0
     assert not list((repo.root / ".git").glob("sealer-scan-*"))
 
 
-def test_staged_binary_symlink_and_outside_git(repo: GitRepo, tmp_path: Path) -> None:
+def test_staged_binary_symlink_and_outside_git(repo: Repo, tmp_path: Path) -> None:
     (repo.root / "img.bin").write_bytes(b"\x00" * 10)
     (repo.root / "link").symlink_to("img.bin")
     repo.git("add", "img.bin", "link")
-    data = repo.findings("--staged")
+    data = findings(repo, "--staged")
     assert data["keys_only"] == [{"file": "img.bin", "reason": "binary file: searched for private keys only"}]
     assert data["skipped"] == [{"file": "link", "reason": "not a regular file (a symbolic link or a submodule)"}]
     plain = tmp_path / "plain"
@@ -277,7 +241,7 @@ def test_staged_binary_symlink_and_outside_git(repo: GitRepo, tmp_path: Path) ->
 MINIMAL_PATH = {"PATH": "/usr/bin:/bin"}  # git's hooks must not rely on the virtualenv being on PATH
 
 
-def test_hook_blocks_keys_and_plaintext_and_passes_sealed_files(repo: GitRepo) -> None:
+def test_hook_blocks_keys_and_plaintext_and_passes_sealed_files(repo: Repo) -> None:
     r = repo.ok("hook", "install")
     hook = repo.root / ".git/hooks/pre-commit"
     assert f"installed {hook}" in r.stderr
@@ -318,7 +282,7 @@ def test_hook_blocks_keys_and_plaintext_and_passes_sealed_files(repo: GitRepo) -
     assert r.returncode != 0 and "stringData.api: not sealed" in r.stdout + r.stderr
 
 
-def test_hook_install_respects_a_foreign_hook(repo: GitRepo) -> None:
+def test_hook_install_respects_a_foreign_hook(repo: Repo) -> None:
     hook = repo.root / ".git/hooks/pre-commit"
     hook.write_text("#!/bin/sh\necho mine\n")
     r = repo.run("hook", "install")

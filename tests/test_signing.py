@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import stat
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli import SECRET, Repo, assert_clean_failure, snapshot
+from conftest import SECRET, Repo, assert_clean_failure
 
 from sealer._config import Policy
 from sealer._document import load
@@ -432,14 +431,10 @@ environments:
 
 @pytest.fixture
 def srepo(tmp_path: Path) -> Repo:
-    r = Repo(tmp_path / "repo", tmp_path / "home")
-    r.root.mkdir()
-    r.ok("init", "--env", "staging", "--env", "prod")
-    (r.root / ".sealer.yaml").write_text(CONFIG)
+    r = Repo.create(tmp_path, "staging", "prod")
+    r.write(".sealer.yaml", CONFIG)
     for env in ("staging", "prod"):
-        key = tmp_path / "keys" / f"{env}.txt"
-        r.ok("keys", "generate", env, "--out", str(key))
-        r.keys[env] = key
+        r.generate(env)
     r.keys["alice"] = tmp_path / "signers" / "alice.txt"
     r.ok("signers", "generate", "alice", "--env", "prod", "--out", str(r.keys["alice"]))
     return r
@@ -454,10 +449,10 @@ def test_signers_generate_add_list_remove(srepo: Repo, tmp_path: Path) -> None:
     assert [(r["env"], r["name"], r["required"]) for r in rows] == [("prod", "alice", True)]
     assert rows[0]["key"] in text
     # Inside the repository: refused, nothing written.
-    before = snapshot(srepo.root)
+    before = srepo.snapshot()
     r = srepo.run("signers", "generate", "bob", "--out", str(srepo.root / "bob.txt"))
     assert_clean_failure(r, "inside the repository", code=1)
-    assert snapshot(srepo.root) == before
+    assert srepo.snapshot() == before
     # A key made elsewhere, registered by its public half.
     out = json.loads(
         srepo.ok("signers", "generate", "bob", "--out", str(tmp_path / "bob.txt"), "--output", "json").stdout
@@ -533,10 +528,10 @@ def test_set_on_signed_document(srepo: Repo) -> None:
 
 def test_sign_with_key_not_allowed_or_unsafe(srepo: Repo, tmp_path: Path) -> None:
     srepo.write("deploy/staging/db.yaml", SECRET)
-    before = snapshot(srepo.root)
+    before = srepo.snapshot()
     r = srepo.run("seal", "deploy/staging/db.yaml", "--sign-with", str(srepo.keys["alice"]))
     assert_clean_failure(r, "not an allowed signer of staging", "sealer signers add staging", code=2)
-    assert snapshot(srepo.root) == before
+    assert srepo.snapshot() == before
     srepo.keys["alice"].chmod(0o644)
     r = srepo.run("seal", "deploy/staging/db.yaml", "--sign-with", str(srepo.keys["alice"]))
     assert_clean_failure(r, str(srepo.keys["alice"]), "readable by group or others", code=2)
@@ -560,17 +555,6 @@ def test_reseal_refuses_then_resigns(srepo: Repo, tmp_path: Path) -> None:
 
 
 # --- a signature names its file -----------------------------------------------------------------
-
-
-def _git(root: Path, *args: str) -> str:
-    r = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return r.stdout
 
 
 def test_a_signed_document_copied_to_another_file_is_refused(srepo: Repo, tmp_path: Path) -> None:
@@ -605,12 +589,10 @@ def test_a_signed_document_restored_from_history_into_a_new_file_is_refused(srep
     alice = str(srepo.keys["alice"])
     srepo.write("deploy/prod/db.yaml", SECRET)
     srepo.ok("seal", "deploy/prod/db.yaml", "--sign-with", alice)
-    _git(srepo.root, "init", "-q")
-    _git(srepo.root, "add", "-A")
-    _git(srepo.root, "commit", "-q", "-m", "db")
+    srepo.git_init(commit="db")
     srepo.ok("set", "deploy/prod/db.yaml", "stringData.password", "--sign-with", alice, stdin="rotated-CANARY\n")
-    _git(srepo.root, "commit", "-q", "-am", "rotate the password")
-    old = _git(srepo.root, "show", "HEAD~1:deploy/prod/db.yaml")
+    srepo.git("commit", "-q", "-am", "rotate the password")
+    old = srepo.git("show", "HEAD~1:deploy/prod/db.yaml").stdout
     (srepo.root / "deploy" / "prod" / "db2.yaml").write_text(old)  # the old password, back under a new name
     r = srepo.run("unseal", "deploy/prod/db2.yaml", "-i", str(srepo.keys["prod"]))
     assert_clean_failure(r, "deploy/prod/db2.yaml", "does not verify", "moved or copied")
@@ -686,10 +668,10 @@ def test_reseal_sign_with_refuses_a_tampered_document(srepo: Repo, tmp_path: Pat
     srepo.ok("seal", "deploy/prod/db.yaml", "deploy/prod/app.yaml", "--sign-with", alice)
     f.write_text(_tampered(srepo, f.read_text(), how))
     srepo.ok("keys", "rotate", "prod", "--out", str(tmp_path / "keys" / "prod2.txt"))
-    before = snapshot(srepo.root)
+    before = srepo.snapshot()
     r = srepo.run("reseal", "--env", "prod", "-i", str(srepo.keys["prod"]), "--sign-with", alice)
     assert_clean_failure(r, "deploy/prod/db.yaml", "document 0", "refusing to sign", "does not verify")
-    assert snapshot(srepo.root) == before
+    assert srepo.snapshot() == before
     assert "app.yaml" not in r.stderr and g.read_bytes() == before["deploy/prod/app.yaml"]
 
 
@@ -699,14 +681,14 @@ def test_seal_and_set_sign_with_refuse_a_tampered_document(srepo: Repo, how: str
     f = srepo.write("deploy/prod/db.yaml", SECRET)
     srepo.ok("seal", "deploy/prod/db.yaml", "--sign-with", alice)
     f.write_text(_tampered(srepo, f.read_text(), how))
-    before = snapshot(srepo.root)
+    before = srepo.snapshot()
     r = srepo.run("seal", "deploy/prod/db.yaml", "--sign-with", alice)
     assert_clean_failure(r, "deploy/prod/db.yaml", "document 0", "refusing to sign", "does not verify")
-    assert snapshot(srepo.root) == before
+    assert srepo.snapshot() == before
     # sealer set on another value of the tampered document: the same.
     r = srepo.run("set", "deploy/prod/db.yaml", "stringData.username", "--sign-with", alice, stdin="app2\n")
     assert_clean_failure(r, "deploy/prod/db.yaml", "document 0", "refusing to sign", "does not verify")
-    assert snapshot(srepo.root) == before
+    assert srepo.snapshot() == before
 
 
 def test_sign_with_refuses_someone_elses_unsigned_tokens(srepo: Repo, tmp_path: Path) -> None:
@@ -714,17 +696,17 @@ def test_sign_with_refuses_someone_elses_unsigned_tokens(srepo: Repo, tmp_path: 
     f = srepo.write("deploy/prod/db.yaml", SECRET)
     srepo.ok("seal", "deploy/prod/db.yaml")  # unsigned: anyone with the public key may have sealed it
     srepo.ok("keys", "rotate", "prod", "--out", str(tmp_path / "keys" / "prod2.txt"))
-    before = snapshot(srepo.root)
+    before = srepo.snapshot()
     for args in (
         ("reseal", "--env", "prod", "-i", str(srepo.keys["prod"]), "--sign-with", alice),
         ("seal", "deploy/prod/db.yaml", "--sign-with", alice),
     ):
         r = srepo.run(*args)
         assert_clean_failure(r, "deploy/prod/db.yaml", "document 0 is not signed", "did not seal", "someone else")
-        assert snapshot(srepo.root) == before
+        assert srepo.snapshot() == before
     r = srepo.run("set", "deploy/prod/db.yaml", "stringData.password", "--sign-with", alice, stdin="x-CANARY\n")
     assert_clean_failure(r, "deploy/prod/db.yaml", "document 0 is not signed")
-    assert snapshot(srepo.root) == before
+    assert srepo.snapshot() == before
     assert "signature:" not in f.read_text()
 
 

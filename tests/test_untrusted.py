@@ -5,16 +5,15 @@ input is harmless, a bounded success), never a traceback, and never a constructe
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import SEALER, Repo, assert_clean_failure
 
 from sealer._fsio import MAX_FILE_BYTES
 
-SEALER = str(Path(sys.executable).parent / "sealer")
 SECRET = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: shop\nstringData:\n  password: CANARY-un7\n"
 BOMB = "".join(
     [
@@ -24,58 +23,13 @@ BOMB = "".join(
 )  # 9^9 (387 million) leaves once expanded
 
 
-class Repo:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.root = tmp / "repo"
-        self.root.mkdir()
-        self.key = tmp / "prod.key"
-        self.ok("init", "--env", "prod")
-        self.ok("keys", "generate", "prod", "--out", str(self.key))
-
-    def run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SEALER_")}
-        env["SEALER_CONFIG_DIR"] = str(self.tmp / "home")
-        return subprocess.run(
-            [SEALER, *args], cwd=self.root, input=stdin, capture_output=True, text=True, env=env, timeout=60
-        )
-
-    def ok(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        r = self.run(*args, stdin=stdin)
-        assert r.returncode == 0, r.stderr
-        return r
-
-    def write(self, rel: str, data: str | bytes) -> Path:
-        p = self.root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(data, bytes):
-            p.write_bytes(data)
-        else:
-            p.write_text(data)
-        return p
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
-    return Repo(tmp_path)
-
-
-def one_line_error(r: subprocess.CompletedProcess[str], *needles: str, code: int = 1) -> str:
-    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("sealer: error: "), lines[0]
-    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
-    assert "CANARY" not in r.stdout + r.stderr
-    return lines[0]
+    return Repo.create(tmp_path, "prod", keys=("prod",))
 
 
 def peak_rss_run(repo: Repo, *args: str) -> tuple[subprocess.CompletedProcess[str], float, int]:
     """Run through a tiny wrapper so that wait4 gives the child's own peak RSS (KiB)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEALER_")}
-    env["SEALER_CONFIG_DIR"] = str(repo.tmp / "home")
     code = (
         "import os,subprocess,sys,time,json;t=time.perf_counter();"
         "p=subprocess.Popen(sys.argv[1:],stdout=subprocess.PIPE,stderr=subprocess.PIPE);"
@@ -84,7 +38,12 @@ def peak_rss_run(repo: Repo, *args: str) -> tuple[subprocess.CompletedProcess[st
         "__import__('resource').getrusage(__import__('resource').RUSAGE_CHILDREN).ru_maxrss]))"
     )
     r = subprocess.run(
-        [sys.executable, "-c", code, SEALER, *args], cwd=repo.root, env=env, capture_output=True, text=True, timeout=90
+        [sys.executable, "-c", code, SEALER, *args],
+        cwd=repo.root,
+        env=repo.env(),
+        capture_output=True,
+        text=True,
+        timeout=90,
     )
     import json
 
@@ -102,13 +61,13 @@ def test_file_over_the_size_cap_is_refused_by_every_reader(repo: Repo) -> None:
     for args in (
         ["seal", "deploy/prod/big.yaml"],
         ["set", "deploy/prod/big.yaml", "stringData.x"],
-        ["unseal", "deploy/prod/big.yaml", "--format", "json", "-i", str(repo.key)],
+        ["unseal", "deploy/prod/big.yaml", "--format", "json", "-i", str(repo.keys["prod"])],
     ):
-        one_line_error(repo.run(*args, stdin="v"), "deploy/prod/big.yaml", "8 MiB limit")
+        assert_clean_failure(repo.run(*args, stdin="v"), "deploy/prod/big.yaml", "8 MiB limit")
     r = repo.run("check", "deploy/prod/big.yaml")
     assert r.returncode == 1 and "8 MiB limit" in r.stdout and "Traceback" not in r.stderr
     r = repo.run("seal", "-", "--env", "prod", stdin=big)
-    one_line_error(r, "8 MiB limit")
+    assert_clean_failure(r, "8 MiB limit")
 
 
 # --- alias bombs ------------------------------------------------------------------------------------
@@ -117,7 +76,7 @@ def test_file_over_the_size_cap_is_refused_by_every_reader(repo: Repo) -> None:
 def test_alias_bomb_in_a_file_to_seal_fails_fast(repo: Repo) -> None:
     repo.write("deploy/prod/bomb.yaml", BOMB)
     r, wall, rss = peak_rss_run(repo, "seal", "deploy/prod/bomb.yaml")
-    one_line_error(r, "deploy/prod/bomb.yaml", "anchors and aliases")
+    assert_clean_failure(r, "deploy/prod/bomb.yaml", "anchors and aliases")
     assert wall < 10 and rss < 200_000, (wall, rss)
     print(f"\nalias bomb, seal: exit {r.returncode} in {wall * 1000:.0f} ms, peak RSS {rss // 1024} MiB")
 
@@ -130,13 +89,15 @@ def test_alias_bomb_in_a_sealed_file_unsealed_as_json_fails_fast(repo: Repo) -> 
     # accept the file; building JSON would expand it.
     p.write_text(p.read_text() + "extra:\n" + "".join("  " + ln + "\n" for ln in BOMB.splitlines()))
     for fmt in ("json", "k8s", "yaml", "dotenv"):
-        r, wall, rss = peak_rss_run(repo, "unseal", "deploy/prod/db.yaml", "--format", fmt, "-i", str(repo.key))
+        r, wall, rss = peak_rss_run(
+            repo, "unseal", "deploy/prod/db.yaml", "--format", fmt, "-i", str(repo.keys["prod"])
+        )
         took = f"exit {r.returncode} in {wall * 1000:.0f} ms, peak RSS {rss // 1024} MiB"
         print(f"\nalias bomb, unseal --format {fmt}: {took}")
         assert wall < 10 and rss < 300_000, (fmt, wall, rss)
         assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
         if r.returncode != 0:
-            one_line_error(r, "deploy/prod/db.yaml")
+            assert_clean_failure(r, "deploy/prod/db.yaml")
 
 
 # --- tags ------------------------------------------------------------------------------------------------
@@ -146,19 +107,19 @@ def test_custom_tags_are_never_constructed(repo: Repo, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     payload = f'!!python/object/apply:os.system ["touch {marker}"]'
     repo.write("deploy/prod/tag.yaml", SECRET + f"  evil: {payload}\n")
-    one_line_error(repo.run("seal", "deploy/prod/tag.yaml"), "deploy/prod/tag.yaml", "stringData.evil")
+    assert_clean_failure(repo.run("seal", "deploy/prod/tag.yaml"), "deploy/prod/tag.yaml", "stringData.evil")
     repo.write("deploy/prod/foo.yaml", "app:\n  token: !foo CANARY-un7\n")
-    one_line_error(repo.run("seal", "deploy/prod/foo.yaml"), "app.token", "custom tag !foo")
+    assert_clean_failure(repo.run("seal", "deploy/prod/foo.yaml"), "app.token", "custom tag !foo")
     # Where nothing is sealed, a tag may stay, and unsealing does not construct it either.
     repo.write("deploy/prod/db.yaml", SECRET)
     repo.ok("seal", "deploy/prod/db.yaml")
     p = repo.root / "deploy/prod/db.yaml"
     p.write_text(p.read_text() + f"hook: {payload}\nobj: !!python/object:os.system {{}}\nfoo: !foo bar\n")
     for fmt in ("json", "k8s", "yaml"):
-        r = repo.run("unseal", "deploy/prod/db.yaml", "--format", fmt, "-i", str(repo.key))
+        r = repo.run("unseal", "deploy/prod/db.yaml", "--format", fmt, "-i", str(repo.keys["prod"]))
         assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
         if r.returncode != 0:
-            one_line_error(r)
+            assert_clean_failure(r)
     repo.run("check")
     assert not marker.exists()
 
@@ -174,9 +135,9 @@ def test_non_utf8_input_is_one_clear_line(repo: Repo, raw: bytes) -> None:
     for args in (
         ["seal", "deploy/prod/bin.yaml"],
         ["set", "deploy/prod/bin.yaml", "a"],
-        ["unseal", "deploy/prod/bin.yaml", "--format", "json", "-i", str(repo.key)],
+        ["unseal", "deploy/prod/bin.yaml", "--format", "json", "-i", str(repo.keys["prod"])],
     ):
-        one_line_error(repo.run(*args, stdin="v"), "deploy/prod/bin.yaml", "not UTF-8")
+        assert_clean_failure(repo.run(*args, stdin="v"), "deploy/prod/bin.yaml", "not UTF-8")
     assert (repo.root / "deploy/prod/bin.yaml").read_bytes() == raw
     r = repo.run("check", "deploy/prod/bin.yaml")
     assert r.returncode == 1 and "not UTF-8" in r.stdout and "Traceback" not in r.stderr
@@ -202,15 +163,15 @@ def outside(repo: Repo) -> Path:
     "rel", ["deploy/prod/link.yaml", "deploy/prod/sub/s.yaml", "deploy/prod/../../../outside/s.yaml"]
 )
 def test_a_path_escaping_the_repository_is_refused_without_env(repo: Repo, outside: Path, rel: str) -> None:
-    one_line_error(repo.run("seal", rel), "outside the sealer repository", code=2)
-    one_line_error(repo.run("set", rel, "stringData.x", stdin="v"), "outside the sealer repository", code=2)
+    assert_clean_failure(repo.run("seal", rel), "outside the sealer repository", code=2)
+    assert_clean_failure(repo.run("set", rel, "stringData.x", stdin="v"), "outside the sealer repository", code=2)
     assert (outside / "s.yaml").read_text() == SECRET
     assert (repo.root / "deploy/prod/link.yaml").is_symlink()
 
 
 def test_reading_commands_do_not_follow_symlinked_directories(repo: Repo, outside: Path) -> None:
     """Walks of the repository (check, reseal, unseal DIR) see no file behind deploy/prod/sub/."""
-    r = repo.run("unseal", "deploy/prod", "--format", "json", "-i", str(repo.key))
+    r = repo.run("unseal", "deploy/prod", "--format", "json", "-i", str(repo.keys["prod"]))
     assert "sub/s.yaml" not in r.stdout + r.stderr
     r = repo.run("check")
     assert "sub/s.yaml" not in r.stdout + r.stderr
@@ -224,4 +185,4 @@ def test_writes_never_land_outside_the_repository_through_a_symlink(repo: Repo, 
         args = ["set", "deploy/prod/sub/s.yaml", "stringData.x", "--env", "prod"]
     r = repo.run(*args, stdin="v")
     assert (outside / "s.yaml").read_text() == SECRET, "a write landed outside the repository"
-    one_line_error(r, "outside", code=r.returncode)
+    assert_clean_failure(r, "outside", code=r.returncode)
