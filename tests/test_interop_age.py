@@ -32,6 +32,7 @@ from sealer._interop.age import (
     X25519AgeIdentity,
     X25519AgeRecipient,
 )
+from sealer._interop.age._format import marshal_stanza, parse_header
 from sealer._keys import generate_identity, parse_identity
 from sealer.errors import SealerError
 
@@ -175,9 +176,9 @@ def test_round_trip_scrypt(armored: bool) -> None:
 def test_stanza_body_wraps_like_age() -> None:
     """A body whose base64 fills whole 64-column lines is followed by an empty final line."""
     body = bytes(48)
-    marshalled = age._marshal_stanza(age.Stanza("test", ("a",), body)).decode()
+    marshalled = marshal_stanza(age.Stanza("test", ("a",), body)).decode()
     assert marshalled == "-> test a\n" + "A" * 64 + "\n\n"
-    header = age._parse_header(b"age-encryption.org/v1\n" + marshalled.encode() + b"--- " + b"A" * 43 + b"\n")
+    header = parse_header(b"age-encryption.org/v1\n" + marshalled.encode() + b"--- " + b"A" * 43 + b"\n")
     assert header.stanzas == [age.Stanza("test", ("a",), body)]
 
 

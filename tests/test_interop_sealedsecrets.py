@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -238,6 +239,26 @@ def test_sealing_matches_kubeseal_output_layout(
     assert text.startswith("---\napiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\n")
     assert f"    token: {value}\n" in text and "creationTimestamp: null" in text
     assert ss.load_documents(text, "out.yaml") == [expected]
+
+
+def test_exported_yaml_reads_back_as_strings_under_yaml_1_1(cert1: bytes, vkeys: dict[str, rsa.RSAPrivateKey]) -> None:
+    """kubectl reads YAML 1.1: `on`, `yes`, `no` and `0777` written plain would come back as bools and a
+    number. Both directions are read back with PyYAML, a YAML 1.1 reader."""
+    src = secret(namespace="no", data=None, stringData={"on": "yes"})
+    src["metadata"]["labels"] = {"debug": "on"}
+    src["metadata"]["annotations"] = {"mode": "0777"}
+    sealed = ss.seal(src, cert1, "strict", now=NOW)
+    text = ss.to_yaml(sealed)
+    assert '\n    "on": ' in text
+    back = yaml.safe_load(text)
+    assert back == sealed
+    assert list(back["spec"]["encryptedData"]) == ["on"]
+    t_md = back["spec"]["template"]["metadata"]
+    assert (t_md["namespace"], t_md["labels"], t_md["annotations"]) == ("no", {"debug": "on"}, {"mode": "0777"})
+
+    opened = ss.unseal_with_keys(back, [vkeys["key1"]])  # what `sealer import sealedsecret` writes
+    assert opened["data"] == {"on": b64(b"yes")}
+    assert yaml.safe_load(ss.to_yaml(opened)) == opened
 
 
 def test_certificates_are_read_without_their_extensions(real_keys: list[rsa.RSAPrivateKey]) -> None:
