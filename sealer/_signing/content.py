@@ -165,4 +165,5 @@ def repo_path(source: str, root: str | os.PathLike[str] | None) -> str:
             if lexical.is_relative_to(top) and lexical != top:
                 return lexical.relative_to(top).as_posix()
         return given.name
-    return posixpath.normpath(source.replace(os.sep, "/"))
+    rel = posixpath.normpath(source.replace(os.sep, "/"))
+    return posixpath.basename(rel) if rel == ".." or rel.startswith("../") else rel  # outside: the name

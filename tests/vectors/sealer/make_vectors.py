@@ -1,10 +1,11 @@
 """Make the sealer.v1 test vectors of this folder (run once; the outputs are committed).
 
-    .venv/bin/python tests/vectors/sealer/make_vectors.py
+    .venv/bin/python tests/vectors/sealer/make_vectors.py [all | tokens | signatures]
 
 Keys are derived from fixed labels, so they are the same on every run; HPKE is randomised, so the
 tokens are not: running this again rewrites every token (and the vectors stay valid). Every private
-key here is a PUBLIC TEST KEY that protects nothing.
+key here is a PUBLIC TEST KEY that protects nothing. `signatures` writes only the signature-*.json
+vectors (docs/format.md § 6), whose tokens, and so signatures, also change on every run.
 """
 
 from __future__ import annotations
@@ -192,13 +193,196 @@ def make(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def main() -> None:
-    for spec in VECTORS:
-        vector = make(spec)
-        path = HERE / f"{spec['name']}.json"
-        path.write_text(json.dumps(vector, indent=2, ensure_ascii=False) + "\n")
-        print(f"wrote {path.relative_to(HERE)}: {len(vector['token'])}-character token")
+# --- signature vectors (docs/format.md § 6): signature-*.json --------------------------------------
+
+SIG_WARNING = (
+    "PUBLIC TEST KEYS: the signer key in this file (and the x25519 key of x25519.json that its token is"
+    " sealed to) is published on purpose, as a test vector. It protects nothing. Never use it to sign or"
+    " seal anything real."
+)
+
+SIGNED_SECRET = """\
+# A signed Secret (sealer.sig.v2 test vector: the signer key is a PUBLIC TEST KEY)
+apiVersion: v1
+kind: Secret
+metadata:
+  name: db
+  namespace: payments
+  labels:
+    app.kubernetes.io/name: db
+    backup: "off"
+  annotations:
+    example.com/rotated: !!str 2025-11-25
+  ownerReferences:
+    - apiVersion: apps/v1
+      kind: StatefulSet
+      name: db
+      controller: true
+type: Opaque
+stringData:
+  password: correct horse battery staple 789
+"""
+SIGNED_VALUES = """\
+# Helm values for charts/api in prod: not a manifest, so scope env (sealer.sig.v2 test vector)
+replicaCount: 3
+image:
+  repository: registry.example.com/api
+  tag: '1.4.2'
+features:
+  debug: "off"
+  legacyAuth: !!str no
+  ports: [8080, 8443]
+motd: |
+  Zoë's API
+  second line
+database:
+  host: db.payments.svc
+  password: tok-7c1d-values-file
+  timeout: 2.5
+hosts:
+  - name: api.example.com
+    tls: true
+  - name: api-internal.example.com
+    tls: false
+fallback: ~
+"""
+SIGNED_ALIASES = """\
+# Anchors, flow collections, custom and verbatim tags, a tagged mapping (sealer.sig.v2 test vector)
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: api
+  namespace: payments
+  labels: &labels {app: api, 'tier': backend}
+  annotations:
+    example.com/owner: !team payments
+    example.com/reviewed: !<tag:yaml.org,2002:str> yes
+    example.com/checked: 2025-11-25T12:00:00Z
+    example.com/note: >
+      folded onto
+      one line
+    example.com/maintenance: "off"
+  finalizers: [example.com/keep, example.com/audit]
+x-selector: *labels
+x-reviewers: !!set {alice, bob}
+data: {"tls.key": c2VjcmV0LWtleS1ieXRlcw==}
+"""
+
+# name, description, document, repository-relative path, env, scope, signer, the value to seal
+SIGNATURE_VECTORS: list[dict[str, Any]] = [
+    {
+        "name": "signature-secret",
+        "description": "a signed Secret: a sealed token, a quoted 'off', a !!str date, a list of mappings (§6)",
+        "document": SIGNED_SECRET,
+        "path": "deploy/prod/db.yaml",
+        "env": "prod",
+        "scope": None,
+        "signer": "alice",
+        "seal": "stringData.password",
+    },
+    {
+        "name": "signature-values",
+        "description": "a signed Helm values file, scope env: plain ints, floats, bools and null, quoted, tagged and"
+        " block scalars, a flow list, UTF-8 text (§6)",
+        "document": SIGNED_VALUES,
+        "path": "charts/api/values-prod.yaml",
+        "env": "prod",
+        "scope": None,
+        "signer": "ci@example.com",
+        "seal": "database.password",
+    },
+    {
+        "name": "signature-aliases",
+        "description": "a signed Secret, scope namespace: an alias (expanded), flow mappings, a custom tag, a verbatim"
+        " tag, a timestamp, a folded scalar, a !!set, a token double-quoted in a flow mapping (§6)",
+        "document": SIGNED_ALIASES,
+        "path": "clusters/eu-1/payments/api.yaml",
+        "env": "staging",
+        "scope": "namespace",
+        "signer": "bob",
+        "seal": 'data["tls.key"]',
+    },
+]
+
+
+def signer_for(vector: str) -> tuple[str, bytes]:
+    label = f"sealer.sig.v2 test vector {vector} signer"
+    return label, hashlib.sha256(label.encode()).digest()
+
+
+def make_signature(spec: dict[str, Any]) -> dict[str, Any]:
+    from nacl.signing import VerifyKey
+
+    from sealer._signing import SignaturePolicy, SignerKey, Signing, content_bytes
+
+    label, seed = signer_for(spec["name"])
+    key = SignerKey(seed)
+    recipient = identity("x25519", secret_for("x25519", 0)[1]).recipient
+    signed, report = seal_text(
+        spec["document"],
+        spec["path"],
+        env=spec["env"],
+        recipients=[recipient],
+        selector=lambda p: p == spec["seal"],
+        scope=spec["scope"],
+        now=SEALED_AT,
+        signing=Signing(key, spec["signer"], path=spec["path"]),
+    )
+    assert (report.sealed, report.signed) == (1, 1), spec["name"]
+    sf = load(signed, spec["path"])
+    (doc,) = sf.docs
+    meta = doc.meta
+    assert meta is not None and meta.signature is not None
+    sig = meta.signature
+    assert (sig.signer, sig.key) == (spec["signer"], key.kid)
+    message = content_bytes(doc, meta, sig.signer, sig.key, path=spec["path"], text=signed, source=spec["path"])
+    raw = base64.urlsafe_b64decode(sig.sig + "==")
+    VerifyKey(key.public.raw).verify(message, raw)
+    policy = SignaturePolicy(meta.env, True, ((spec["signer"], key.kid, key.public.text),))
+    policy.check(sf, path=spec["path"])
+    (token,) = [leaf.text for leaf in doc.leaves if leaf.sealed]
+    return {
+        "warning": SIG_WARNING,
+        "name": spec["name"],
+        "description": spec["description"],
+        "signer": {
+            "name": spec["signer"],
+            "kid": key.kid,
+            "public_key": key.public.text,
+            "secret_key": key.encode(),
+            "seed_hex": seed.hex(),
+            "seed_is": f"the 32-byte Ed25519 seed (RFC 8032 private key) = SHA-256({label!r})",
+        },
+        "path": spec["path"],
+        "env": meta.env,
+        "scope": meta.scope,
+        "version": meta.version,
+        "token": token,
+        "token_sealed_to": f"{recipient.kid} (the public test key of x25519.json)",
+        "document": signed,
+        "message_hex": message.hex(),
+        "signature": sig.sig,
+    }
+
+
+def main(which: str = "all") -> None:
+    """`all` (the default), `tokens` or `signatures`: which vectors to (re)write."""
+    if which in ("all", "tokens"):
+        for spec in VECTORS:
+            vector = make(spec)
+            path = HERE / f"{spec['name']}.json"
+            path.write_text(json.dumps(vector, indent=2, ensure_ascii=False) + "\n")
+            print(f"wrote {path.relative_to(HERE)}: {len(vector['token'])}-character token")
+    if which in ("all", "signatures"):
+        for spec in SIGNATURE_VECTORS:
+            vector = make_signature(spec)
+            path = HERE / f"{spec['name']}.json"
+            path.write_text(json.dumps(vector, indent=2, ensure_ascii=False) + "\n")
+            print(f"wrote {path.relative_to(HERE)}: {len(vector['message_hex']) // 2}-byte message")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(*sys.argv[1:2])
