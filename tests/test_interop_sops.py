@@ -682,3 +682,75 @@ def test_any_document_round_trips(document: dict[str, Any], fmt: str) -> None:
     assert sops.read(sops.write_text(printed, [_ME.recipient]), "yaml", [_ME]).documents == [document]
     if all(isinstance(v, str) for v in document.values()):
         assert (YAML(typ="safe", pure=True).load(printed) or {}) == document
+
+
+# --- whole numbers, binary payloads, bytes that are not text (issue 14, item 12) -------------------
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_whole_floats_come_back_as_ints(fmt: str) -> None:
+    """sops before 3.13 stores every JSON number (and every `sops set` number) as type:float with
+    Go's text, `7`; `sops decrypt` prints 7, so the reader gives an int. The MAC is unchanged."""
+    me = generate_identity()
+    doc = {"n": 7.0, "neg": -3.0, "half": 0.5, "big": 2.0**63, "minus_zero": -0.0, "top": float(2**62), "i": 7}
+    data = sops.write([doc], [me.recipient], fmt=fmt)
+    assert data.count(b"type:float") == 6  # as sops 3.11 writes them
+    back = sops.read(data, fmt, [me]).documents[0]
+    assert {k: type(v) for k, v in back.items()} == {
+        "n": int,
+        "neg": int,
+        "half": float,
+        "big": float,  # outside int64
+        "minus_zero": float,
+        "top": int,
+        "i": int,
+    }
+    assert back == doc and back["top"] == 2**62
+
+
+def _binary_file(payload: bytes, me: Identity) -> bytes:
+    """A binary-store SOPS file as sops writes one: the JSON envelope with one `data` value."""
+    return sops.write([{"data": payload}], [me.recipient], fmt="json")
+
+
+def test_binary_payload_as_a_secret() -> None:
+    me = generate_identity()
+    payload = bytes(range(256))
+    doc = sops.read(_binary_file(payload, me), "binary", [me], source="secrets/TLS_key.bin")
+    assert doc.raw == payload
+    secret = YAML(typ="safe", pure=True).load(doc.to_secret())
+    assert secret["metadata"] == {"name": "tls-key.bin"} and secret["type"] == "Opaque"
+    assert base64.b64decode(secret["data"]["TLS_key.bin"]) == payload
+    chosen = YAML(typ="safe", pure=True).load(doc.to_secret(name="tls", key="tls.key", namespace="shop"))
+    assert chosen["metadata"] == {"name": "tls", "namespace": "shop"} and list(chosen["data"]) == ["tls.key"]
+    for bad, needle in (
+        ({"name": "Bad_Name"}, "--name"),
+        ({"key": "a/b"}, "--key"),
+        ({"namespace": "a.b"}, "--namespace"),
+    ):
+        with pytest.raises(SopsUnsupportedError, match=needle) as err:
+            doc.to_secret(**bad)
+        assert _one_line(err.value).startswith("secrets/TLS_key.bin: ")
+    text = sops.read(sops.write([{"a": "b"}], [me.recipient]), "yaml", [me], source="t.yaml")
+    with pytest.raises(SopsUnsupportedError, match=r"^t\.yaml: .*to_yaml"):
+        text.to_secret()
+
+
+def test_bytes_that_are_not_text_are_named_by_file_and_place() -> None:
+    """Before: 'a key, comment or clear value is not UTF-8 text', naming neither file nor value."""
+    me = generate_identity()
+    raw = b"CANARY\xff\xfe"
+    data = sops.write([{"db": {"pw": raw.decode("utf-8", "surrogateescape")}}], [me.recipient], fmt="json")
+    doc = sops.read(data, "json", [me], source="secrets/app.json")
+    assert doc.documents == [{"db": {"pw": raw.decode("utf-8", "surrogateescape")}}]  # read() keeps the bytes
+    with pytest.raises(SopsUnsupportedError) as err:
+        doc.to_yaml()
+    line = _one_line(err.value)
+    assert line.startswith("secrets/app.json: the value at db.pw is not UTF-8 text") and "binary" in line
+    assert "CANARY" not in line and "\\xff" not in line
+
+
+def test_ini_comments_stay_above_their_key(sample_ids: list[Identity]) -> None:
+    """go-ini holds a key's comment after the key; sops writes it above, and so does to_yaml."""
+    text = sops.read_file(SAMPLES / "example.ini", sample_ids).to_yaml()
+    assert text.startswith("name:\n    # An example file for use with sops!\n"), text

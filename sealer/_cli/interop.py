@@ -143,26 +143,44 @@ def export_sealedsecret(
     type=click.Choice(["yaml", "json", "dotenv", "ini", "binary"]),
     help="The SOPS store, when the file name does not say (as sops --input-type).",
 )
+@click.option("--name", metavar="NAME", help="Binary store: the Secret's name (default: from the file name).")
+@click.option("--namespace", metavar="NS", help="Binary store: the Secret's namespace (default: none).")
+@click.option("--key", metavar="KEY", help="Binary store: the key under data (default: the file's base name).")
 @identity_option
 @_out_option
 def import_sops(
-    file: Path, env: str | None, input_type: str | None, identities: tuple[str, ...], out: Path | None
+    file: Path,
+    env: str | None,
+    input_type: str | None,
+    name: str | None,
+    namespace: str | None,
+    key: str | None,
+    identities: tuple[str, ...],
+    out: Path | None,
 ) -> None:
     """Decrypt a SOPS file (age recipients; MAC checked) and seal it as sealer.
 
     The age key comes from --identity, else SOPS_AGE_KEY / SOPS_AGE_KEY_FILE / SOPS_AGE_KEY_CMD, else
-    sealer's own identity sources.
+    sealer's own identity sources. A binary-store file (any bytes) becomes a Kubernetes Secret with
+    the payload as one data value.
     """
     from .._identities import find_identities, passphrase
     from .._interop import sops
+    from ..errors import UsageError
 
+    fmt = input_type or sops.format_for_path(file)
+    if fmt != "binary" and (name, namespace, key) != (None, None, None):
+        raise UsageError(
+            f"--name, --namespace and --key are for a binary-store file, and this one is {fmt}", file=str(file)
+        )
     ids = list(find_identities(identities).identities()) if identities else []
     if not ids:
         ids = sops.sops_identities(passphrase=lambda source: passphrase(source).decode())
     if not ids:
         ids = list(find_identities(()).identities())
-    doc = sops.read_file(file, ids, fmt=input_type)
-    write_output(_seal_for_repo(doc.to_yaml(), str(file), out, env, None), out)
+    doc = sops.read_file(file, ids, fmt=fmt)
+    plain = doc.to_secret(name=name, key=key, namespace=namespace) if fmt == "binary" else doc.to_yaml()
+    write_output(_seal_for_repo(plain, str(file), out, env, None), out)
 
 
 @export.command(name="sops", context_settings=CONTEXT)

@@ -23,8 +23,9 @@ Errors are typed, one line each, and never carry key material or plaintext.
 
 The modules, one job each: `_tree` (the tree sops holds, its walk, the encryption rule), `_crypto`
 (data key, values, MAC), `_metadata` (the `sops:` block), `_goyaml` (go-yaml's scalars and layout),
-`_yamlload` (YAML with comments), `_stores` (the five stores, JSON output), `_keysources` (where
-sops finds age keys) and `_files` (read and write, end to end).
+`_yamlload` (YAML with comments), `_stores` (the five stores, JSON output), `_binary` (a binary
+payload as a Kubernetes Secret; values that are not text), `_keysources` (where sops finds age keys)
+and `_files` (read and write, end to end).
 """
 
 from __future__ import annotations

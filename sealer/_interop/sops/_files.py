@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from ..._fsio import read_bytes
 from ..._keys import Identity, Recipient
+from ._binary import check_text, secret_yaml
 from ._crypto import (
     Mac,
     aad,
@@ -72,7 +73,8 @@ def _naming(source: str) -> Iterator[None]:
 class SopsFile:
     """A decrypted SOPS file. `documents` is the plaintext as Python data (one per YAML document,
     comments left out); `comments` lists the decrypted comments with their AAD; `raw` is the payload
-    of a binary-store file. `to_yaml()` prints the plaintext as `sops -d` would, comments included."""
+    of a binary-store file. `to_yaml()` prints the plaintext as `sops -d` would, comments included;
+    `to_secret()` gives a binary payload as a Kubernetes Secret."""
 
     source: str
     format: str
@@ -86,7 +88,18 @@ class SopsFile:
 
     def to_yaml(self) -> str:
         """The plaintext as YAML (sops's layout: 4-space indent), decrypted comments in place."""
-        return emit_yaml(self._branches)
+        with _naming(self.source):
+            for branch in self._branches:
+                check_text(branch, [])
+            return emit_yaml(self._branches)
+
+    def to_secret(self, *, name: str | None = None, key: str | None = None, namespace: str | None = None) -> str:
+        """A binary-store file's payload as a plaintext Kubernetes Secret (YAML): the bytes,
+        base64-encoded, as `data.KEY`; `name` and `key` default to the file's base name."""
+        with _naming(self.source):
+            if self.raw is None:
+                raise SopsUnsupportedError(f"a SOPS {self.format} file holds a tree, not one payload: use to_yaml()")
+            return secret_yaml(self.raw, source=self.source, name=name, key=key, namespace=namespace)
 
 
 def read_file(

@@ -83,16 +83,57 @@ def _only(found: list[tuple[Any, Any]], what: str, hint: str) -> Any:
 
 def after_decrypt(fmt: str, branches: list[Branch]) -> tuple[list[Branch], bytes | None]:
     """What a store makes of its decrypted tree: the binary store's payload (its `data` value); the
-    INI store without the DEFAULT section go-ini always has, when it is empty."""
+    INI store without the DEFAULT section go-ini always has, when it is empty, and with each key's
+    comment above the key again; whole numbers as integers, in every store."""
     raw = None
+    branches = [_whole_numbers(b) for b in branches]
     if fmt == "binary":
         value = dict((k, v) for k, v in branches[0] if isinstance(k, str)).get("data") if branches else None
         if not isinstance(value, (str, bytes)):
             raise SopsFormatError("a binary-store SOPS file needs one string value named data")
         raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogateescape")
     if fmt == "ini":
-        branches = [Branch((k, v) for k, v in b if not (k == "DEFAULT" and not has_items(v))) for b in branches]
+        branches = [
+            Branch((k, _ini_comments_above(v)) for k, v in b if not (k == "DEFAULT" and not has_items(v)))
+            for b in branches
+        ]
     return branches, raw
+
+
+def _ini_comments_above(section: Any) -> Any:
+    """go-ini holds the comment lines before a key after it (and sops writes them back above it):
+    put them above the key, `# text` as YAML comments read."""
+    if not isinstance(section, Branch):
+        return section
+    out, key_at = Branch(), None
+    for k, v in section:
+        if not isinstance(k, Comment):
+            key_at = len(out)
+            out.append((k, v))
+            continue
+        note = (Comment(k.text if k.text.startswith(" ") else " " + k.text), None)
+        if key_at is None:
+            out.append(note)
+        else:
+            out.insert(key_at, note)
+            key_at += 1
+    return out
+
+
+def _whole_numbers(value: Any) -> Any:
+    """A float with no fraction as an int, as `sops decrypt` prints it (`7`, never `7.0`). sops before
+    3.13 reads every JSON number as a Go float64: a JSON file's `{"n": 7}`, and every number given
+    to `sops set`, is stored as `type:float` with the text `7`, which a YAML `7.0` is too; the file
+    cannot tell them apart, and sops prints both as `7`. Outside int64 (and -0) it stays a float.
+    Done after the MAC check, which it does not affect: both have the same text, `7`."""
+    if isinstance(value, Branch):
+        return Branch((k, _whole_numbers(v)) for k, v in value)
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    whole = isinstance(value, float) and value.is_integer() and INT64[0] <= value <= INT64[1]
+    if whole and (value != 0 or math.copysign(1.0, value) > 0):
+        return int(value)
+    return value
 
 
 def dump(fmt: str, branches: Sequence[Branch]) -> bytes:
