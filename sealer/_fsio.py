@@ -70,7 +70,14 @@ def atomic_write(path: str | Path, data: bytes, *, mode: int | None = None, sync
             mode = 0o644
     # O_EXCL with a random name, created with the final mode: never briefly readable by others.
     tmp = directory / f".{p.name}.{os.urandom(6).hex()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileNotFoundError:
+        raise InputError("cannot write: its directory does not exist", file=str(p), hint="create it first") from None
+    except NotADirectoryError:
+        raise InputError("cannot write: a part of its path is not a directory", file=str(p)) from None
+    except PermissionError:
+        raise InputError("cannot write: permission denied", file=str(p)) from None
     try:
         os.fchmod(fd, mode)  # the umask may have narrowed it
         with os.fdopen(fd, "wb") as f:

@@ -167,3 +167,11 @@ def test_reseal_does_not_launder_a_value_on_a_retired_key(repo: Repo) -> None:
     assert "deploy/prod/db.yaml: stringData.password: is sealed only to retired" in r.stderr
     assert "Traceback" not in r.stderr and "CANARY" not in r.stdout + r.stderr
     assert repo.read("deploy/prod/db.yaml") == before
+
+
+def test_writing_into_a_missing_directory_is_a_clear_error(repo: Repo) -> None:
+    repo.write("deploy/prod/app.yaml", "settings:\n  token: t-CANARY\n")
+    before = repo.snapshot()
+    line = repo.fail("seal", "deploy/prod/app.yaml", "-o", "deploy/prod/missing/out.yaml", expect=["does not exist"])
+    assert "deploy/prod/missing/out.yaml" in line
+    assert repo.snapshot() == before
