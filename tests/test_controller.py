@@ -38,6 +38,8 @@ METRICS = {
     "sealer_applied_commit_info",
     "sealer_oldest_secret_age_seconds",
     "sealer_key_age_seconds",
+    "sealer_audit_entries",
+    "sealer_audit_head_info",
 }
 
 

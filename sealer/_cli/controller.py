@@ -28,6 +28,20 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
             self.fail(str(e), param, ctx)
 
 
+class Size(click.ParamType):  # type: ignore[type-arg]
+    """`256MiB`, `1GiB`, `512K`, or plain bytes."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        from .._controller.service import parse_size
+
+        try:
+            return parse_size(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+
 @click.command(context_settings=CONTEXT)
 @click.option(
     "--repo",
@@ -119,6 +133,22 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
     envvar="SEALER_CONTROLLER_CMD_TIMEOUT",
     help="Time limit for a cmd: target's command.",
 )
+@click.option(
+    "--fetch-timeout",
+    type=Duration(),
+    default="120s",
+    show_default=True,
+    envvar="SEALER_CONTROLLER_FETCH_TIMEOUT",
+    help="Time limit for one git fetch (SIGTERM also cuts a running fetch short).",
+)
+@click.option(
+    "--max-total-bytes",
+    type=Size(),
+    default="256MiB",
+    show_default=True,
+    envvar="SEALER_CONTROLLER_MAX_TOTAL_BYTES",
+    help="Largest total size of a commit's sealed files for the environments; a bigger commit is refused unread.",
+)
 def controller(
     repo: str,
     branch: str,
@@ -135,6 +165,8 @@ def controller(
     actor: str | None,
     workers: int | None,
     cmd_timeout: float,
+    fetch_timeout: float,
+    max_total_bytes: int,
 ) -> None:
     """Follow BRANCH of REPO and keep TARGET rendered from its sealed files, all or nothing.
 
@@ -161,6 +193,8 @@ def controller(
         actor=actor,
         workers=workers,
         cmd_timeout=cmd_timeout,
+        fetch_timeout=fetch_timeout,
+        max_total_bytes=max_total_bytes,
     )
     report = run_controller(options)
     if report.error is not None:

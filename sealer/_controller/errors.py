@@ -29,7 +29,7 @@ REASONS = (
     "unseal",  # a value does not open: altered, moved, retired key, revoked (not_before), unsigned
     "identity",  # the private keys cannot be loaded, or none of them opens a value
     "render",  # the plaintext cannot be laid out (bad or duplicate names)
-    "apply",  # writing or swapping the target, or the target command, failed
+    "apply",  # writing or swapping the target, or the target command, failed; a target not ours
     "audit",  # the audit log cannot be written (so nothing is applied)
     "state",  # the state file cannot be read or written
     "internal",  # a bug: the log says which exception type
@@ -46,6 +46,10 @@ class FetchError(ControllerError):
     reason = "fetch"
 
 
+class FetchCancelled(FetchError):
+    """A running fetch was killed because the controller is stopping (SIGTERM, SIGINT)."""
+
+
 class RollbackRefused(ControllerError):
     reason = "rollback"
 
@@ -60,6 +64,11 @@ class RenderError(ControllerError):
 
 class ApplyError(ControllerError):
     reason = "apply"
+
+
+class TargetRefused(ApplyError, errors.Refused):
+    """The target is not ours to replace: another controller's output, or a directory sealer did
+    not write (exit 1 at start-up; reason `apply` in a sync)."""
 
 
 class StateError(ControllerError):

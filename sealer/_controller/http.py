@@ -8,13 +8,16 @@ sealer_* families below and no process or platform collectors.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ..errors import UsageError
+from .log import EventLog
 from .state import State
 
 METRIC_NAMES = (
@@ -25,8 +28,11 @@ METRIC_NAMES = (
     "sealer_applied_commit_info",
     "sealer_oldest_secret_age_seconds",
     "sealer_key_age_seconds",
+    "sealer_audit_entries",
+    "sealer_audit_head_info",
 )
 DEFAULT_LISTEN = "127.0.0.1:9808"
+MAX_FILE_SERIES = 50  # (reason, file) series of sealer_sync_errors_total kept: the most recent
 
 
 class Metrics:
@@ -64,9 +70,19 @@ class Metrics:
             ["env", "kid"],
             registry=r,
         )
+        # The audit log's head, anchored outside the log: a count without labels, and the hash as
+        # the one label of one series (replaced when the head moves, like the applied commit).
+        self.audit_entries = Gauge(
+            "sealer_audit_entries", "Entries in the audit log, after the controller's last write.", registry=r
+        )
+        self.audit_head = Gauge(
+            "sealer_audit_head_info", "The audit log's head hash (value 1; one series).", ["hash"], registry=r
+        )
+        self._audit_hash: str | None = None
         self._commit: str | None = None
         self._envs: set[str] = set()
         self._keys: set[tuple[str, str]] = set()
+        self._files: OrderedDict[tuple[str, str], None] = OrderedDict()  # (reason, file), oldest first
 
     def prime(self, reasons: Iterable[str]) -> None:
         """Zero series for every reason, so a dashboard sees 0 rather than nothing."""
@@ -74,7 +90,25 @@ class Metrics:
             self.errors.labels(reason, "")
 
     def failed(self, reason: str, file: str | None) -> None:
-        self.errors.labels(reason, file or "").inc()
+        """Count a failure. Series naming a file are bounded: the MAX_FILE_SERIES most recently
+        failing (reason, file) pairs are kept, and the oldest is dropped for a new one (if it
+        fails again, its counter starts over). The log and the audit log name every file."""
+        key = (reason, file or "")
+        if file:
+            self._files[key] = None
+            self._files.move_to_end(key)
+            while len(self._files) > MAX_FILE_SERIES:
+                self.errors.remove(*self._files.popitem(last=False)[0])
+        self.errors.labels(*key).inc()
+
+    def audit_appended(self, entries: int, digest: str) -> None:
+        """Point the audit metrics at the log's new head."""
+        self.audit_entries.set(entries)
+        if digest != self._audit_hash:
+            if self._audit_hash is not None:
+                self.audit_head.remove(self._audit_hash)
+            self.audit_head.labels(digest).set(1)
+            self._audit_hash = digest
 
     def succeeded(self, when: float | None = None) -> None:
         self.last_success.set(time.time() if when is None else when)
@@ -124,10 +158,17 @@ def parse_listen(text: str) -> tuple[str, int] | None:
 class HealthServer:
     """/healthz: the process serves. /readyz: `ready()` says yes. /metrics: Prometheus text."""
 
-    def __init__(self, address: tuple[str, int], ready: Callable[[], tuple[bool, str]], metrics: Metrics) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        ready: Callable[[], tuple[bool, str]],
+        metrics: Metrics,
+        log: EventLog | None = None,
+    ) -> None:
         self._ready = ready
         self._metrics = metrics
         handler = _handler(ready, metrics)
+        event_log = log or EventLog()
         import socket
 
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
@@ -135,6 +176,14 @@ class HealthServer:
         class Server(ThreadingHTTPServer):
             address_family = family
             daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                """One log line, never a traceback: a client that resets its connection (or any
+                other failure of one request) is an event like the others."""
+                e = sys.exc_info()[1]
+                detail = e.strerror if isinstance(e, OSError) else None
+                client = client_address[0] if isinstance(client_address, tuple) and client_address else None
+                event_log("http-error", level="warn", client=client, error=type(e).__name__, detail=detail)
 
         try:
             self._server = Server(address, handler)

@@ -26,15 +26,18 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from .._audit import is_off
 from ..errors import UsageError
 from .errors import SyncFailed
 from .http import DEFAULT_LISTEN, HealthServer, Metrics, parse_listen
 from .log import EventLog
-from .sync import Controller, Result, Settings
+from .sync import MAX_TOTAL_BYTES, Controller, Result, Settings
 from .targets import parse_target
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)?")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_SIZE = re.compile(r"(\d+)\s*(|B|KiB|MiB|GiB|K|M|G)", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
 MAX_WORKERS = 64
 
 
@@ -52,6 +55,21 @@ def parse_interval(value: str | float) -> float:
     if not seconds > 0:
         raise ValueError("must be more than zero")
     return seconds
+
+
+def parse_size(value: str | int) -> int:
+    """`256MiB`, `1GiB`, `512K`, or plain bytes: a byte count, more than zero (units are powers
+    of 1024). Raises ValueError."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    else:
+        m = _SIZE.fullmatch(str(value).strip())
+        if not m:
+            raise ValueError(f"{value!r} is not a size (e.g. 256MiB, 1GiB, or bytes)")
+        size = int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
+    if not size > 0:
+        raise ValueError("must be more than zero")
+    return size
 
 
 @dataclass(frozen=True)
@@ -73,6 +91,8 @@ class ControllerOptions:
     actor: str | None = None
     workers: int | None = None  # None: the CPUs, at most 4
     cmd_timeout: float = 300.0
+    fetch_timeout: float = 120.0  # a fetch is killed after this, or at SIGTERM
+    max_total_bytes: int = MAX_TOTAL_BYTES  # the environments' files of one commit, together
 
 
 @dataclass(frozen=True)
@@ -116,14 +136,17 @@ def build_settings(options: ControllerOptions, *, log: EventLog, environ: Mappin
     envs = tuple(dict.fromkeys(e for item in options.envs for e in item.split()))
     if not envs:
         raise UsageError("no environment given", hint="name one or more with --env")
-    for name in ("interval", "max_backoff", "cmd_timeout"):
+    for name in ("interval", "max_backoff", "cmd_timeout", "fetch_timeout", "max_total_bytes"):
         if not getattr(options, name) > 0:
             raise UsageError(f"{name} must be more than zero")
     if options.workers is not None and not 1 <= options.workers <= MAX_WORKERS:
         raise UsageError(f"workers must be between 1 and {MAX_WORKERS}")
     audit_log = Path(options.audit_log) if options.audit_log is not None else None
-    if audit_log is not None and str(audit_log).lower() in ("off", "none", "-"):
-        raise UsageError("the controller always keeps an audit log", hint="give --audit-log a file, or leave it out")
+    if audit_log is not None and is_off(str(audit_log)):
+        raise UsageError(
+            f"the controller always keeps an audit log: SEALER_AUDIT_LOG or --audit-log cannot be {str(audit_log)!r}",
+            hint="unset it for STATE_DIR/audit.log, or name a file",
+        )
     target = parse_target(options.target, log=log, cmd_timeout=options.cmd_timeout)
     target.check()
     state_dir = options.state_dir
@@ -140,6 +163,8 @@ def build_settings(options: ControllerOptions, *, log: EventLog, environ: Mappin
         audit_log=audit_log,
         actor=options.actor,
         workers=options.workers or default_workers(),
+        max_total_bytes=int(options.max_total_bytes),
+        fetch_timeout=float(options.fetch_timeout),
     )
 
 
@@ -157,6 +182,9 @@ def run_controller(
     Signal handlers are installed only from the main thread, and the previous ones are restored on
     return; from another thread, set `stop` to end the run. `environ` is where the private key
     variables (SEALER_IDENTITY…) and XDG_STATE_HOME are read (default: os.environ)."""
+    from .._identities import protect_process  # not dumpable; SEALER_IDENTITY* out of the environment
+
+    protect_process(environ)
     log = log or EventLog()
     stop = stop or threading.Event()
     settings = build_settings(options, log=log, environ=environ)
@@ -169,7 +197,7 @@ def run_controller(
     server = None
     try:
         if address is not None:
-            server = HealthServer(address, ctl.ready, metrics)
+            server = HealthServer(address, ctl.ready, metrics, log=log)
             server.start()
             address = server.address
             host, port = address

@@ -140,3 +140,24 @@ class StateDir:
             atomic_write(self.state_file, state.to_json(), mode=0o600)
         except OSError as e:
             raise StateError(f"cannot write: {e.strerror}", file=str(self.state_file)) from None
+
+
+def in_use(path: Path) -> bool | None:
+    """Whether a controller holds the state dir at `path` now: None if that cannot be told (no
+    such state dir here, or not ours to open). The look takes the lock for an instant, and never
+    creates anything."""
+    import fcntl
+
+    try:
+        fd = os.open(path / "lock", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # closing releases a lock this look took
+    return False

@@ -14,11 +14,11 @@ import os
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._audit import AuditError, AuditLog, Event
+from .._audit import AuditError, AuditLog, Event, Head
 from .._config import CONFIG_NAME, KEYS_DIR, Config
 from .._fsio import MAX_FILE_BYTES, decode_text
 from .._keys import Identity
@@ -27,12 +27,13 @@ from ..errors import ConfigError, SealerError
 from .errors import REASONS, KeysUnavailable, RenderError, RollbackRefused, UnsafePath, reason_for
 from .http import Metrics
 from .log import EventLog
-from .source import Entry, Mirror, normalize_url, redact
+from .source import BlobReader, Entry, Mirror, normalize_url, redact
 from .state import KeyInfo, State, StateDir
 from .targets import Target
 from .work import Job, Outcome, Pool, check_rel
 
 SYMLINK = "120000"
+MAX_TOTAL_BYTES = 256 * 1024 * 1024  # the environments' files of one commit, together
 FILE_EVENT_REASONS = ("input", "unseal", "identity", "render", "unsafe_path", "internal")
 
 
@@ -49,6 +50,7 @@ class Settings:
     actor: str | None = None
     workers: int = 1
     max_file_bytes: int = MAX_FILE_BYTES
+    max_total_bytes: int = MAX_TOTAL_BYTES
     fetch_timeout: float = 120.0
 
 
@@ -91,21 +93,27 @@ class Controller:
         self.log = log or EventLog()
         self.metrics = metrics
         self.environ = os.environ if environ is None else environ
+        self.url = normalize_url(settings.repo)
         self.dir = StateDir(settings.state_dir)
         self.dir.lock()
         try:
             self.state = self.dir.load()
+            # Refuses a target another controller owns, before anything is fetched.
+            settings.target.claim(self.dir.path, repo=redact(self.url), branch=settings.branch, envs=settings.envs)
         except SealerError:
             self.dir.unlock()
             raise
-        self.url = normalize_url(settings.repo)
         self.mirror = Mirror(self.dir.mirror, self.url, settings.branch, timeout=settings.fetch_timeout)
-        self.audit = AuditLog(settings.audit_log or self.dir.audit_log, actor=settings.actor)
+        self.audit = AuditLog(
+            settings.audit_log or self.dir.audit_log, actor=settings.actor, on_append=self._audit_head
+        )
         self.pool = Pool(settings.workers)
         self.identities: list[Identity] = []
         self.keys_loaded = False
         self.last: Result | None = None
         self._failure_seen: tuple[object, ...] | None = None
+        self._audit_new: Head | None = None  # the audit head not yet named in a log line
+        self._cancel: threading.Event | None = None  # set: cut a running fetch short (SIGTERM)
         if metrics is not None:
             metrics.prime(REASONS)
             if self.state.commit is not None:
@@ -125,6 +133,9 @@ class Controller:
             return False, "not ready: no sync yet"
         if not last.ok:
             return False, f"not ready: the last sync failed ({last.reason})"
+        other = self.s.target.foreign()
+        if other is not None:
+            return False, f"not ready: the target now holds the output of {other}"
         return True, f"ready: {self.state.commit or 'nothing applied'}"
 
     # --- one cycle ------------------------------------------------------------------------------
@@ -137,7 +148,7 @@ class Controller:
         commit: str | None = None
         try:
             self._load_keys()
-            commit = self.mirror.fetch()
+            commit = self.mirror.fetch(self._cancel)
             if self._unchanged(commit):
                 result = Result(True, False, commit, files=self.state.files, values=self.state.values)
             else:
@@ -178,7 +189,7 @@ class Controller:
             st.commit == commit
             and st.envs == list(self.s.envs)
             and st.target == self.s.target.spec
-            and self.s.target.present()
+            and self.s.target.holds(commit, self.s.envs)
         )
 
     def _apply(self, commit: str) -> Result:
@@ -194,9 +205,10 @@ class Controller:
             note = f"accepted {commit[:12]}, which does not descend from {applied[:12]} (--allow-rollback)"
             self.log("rollback-allowed", level="warn", commit=commit, applied=applied)
         entries = self.mirror.tree(commit)
-        cfg, registries = self._config(commit, entries)
-        jobs = self._select(cfg, registries, entries)
-        outcomes = self.pool.map(jobs, self.identities)
+        with self.mirror.blobs() as blobs:
+            cfg, registries = self._config(commit, entries, blobs)
+            jobs, count = self._select(commit, cfg, registries, entries, blobs)
+            outcomes = self.pool.map(jobs, self.identities, count=count)
         bad = [o for o in outcomes if not o.ok]
         if bad:
             return self._failed(commit, [(o.rel, o.reason or "internal", o.message or "") for o in bad], outcomes)
@@ -239,7 +251,7 @@ class Controller:
         message = f"{skipped} files without sealed values skipped" if skipped else None
         return Result(True, True, commit, files=len(sealed), values=values, message=message)
 
-    def _config(self, commit: str, entries: list[Entry]) -> tuple[Config, dict[str, Registry]]:
+    def _config(self, commit: str, entries: list[Entry], blobs: BlobReader) -> tuple[Config, dict[str, Registry]]:
         """The commit's .sealer.yaml and registries, read from its blobs by the library's own
         loaders: no checkout is written."""
         by_path = {e.path: e for e in entries}
@@ -253,8 +265,8 @@ class Controller:
                 raise UnsafePath("is a symbolic link or not a file; sealer does not follow links", file=rel)
             if e.size is not None and e.size > self.s.max_file_bytes:
                 raise UnsafePath(f"is larger than the {self.s.max_file_bytes} byte limit", file=rel)
-        blobs = self.mirror.read_blobs([e.oid for e in present.values()])
-        texts = {rel: decode_text(blobs[e.oid], rel) for rel, e in present.items()}
+        limit = self.s.max_file_bytes
+        texts = {rel: decode_text(blobs.read(e.oid, limit=limit, name=rel), rel) for rel, e in present.items()}
         root = self.dir.checkout  # names the files in messages; nothing is written there
         cfg = Config.load(root, text=texts[CONFIG_NAME])
         for env in self.s.envs:
@@ -263,13 +275,16 @@ class Controller:
                     f"environment {env!r} is not in {CONFIG_NAME} of commit {commit[:12]}",
                     hint=f"known: {', '.join(cfg.environments) or 'none'}",
                 )
-        return cfg, {
-            env: Registry.load(root, env, text=texts.get(f"{KEYS_DIR}/{env}.yaml", "")) for env in self.s.envs
-        }
+        return cfg, {env: Registry.load(root, env, text=texts.get(f"{KEYS_DIR}/{env}.yaml", "")) for env in self.s.envs}
 
-    def _select(self, cfg: Config, registries: Mapping[str, Registry], entries: list[Entry]) -> list[Job]:
+    def _select(
+        self, commit: str, cfg: Config, registries: Mapping[str, Registry], entries: list[Entry], blobs: BlobReader
+    ) -> tuple[Iterator[Job], int]:
         """Our environments' files by the repository's one file rule (`_repository.select`):
-        links, submodules and oversized files there are refused, not skipped: fail closed."""
+        links, submodules and oversized files there are refused, not skipped: fail closed. So is a
+        commit whose files together pass the total cap, from the tree's sizes, before any of their
+        content is read. The jobs (and count) come back lazily: each blob is read as its job is
+        taken."""
         from .._repository import Entry as TreeEntry
         from .._repository import Repository
 
@@ -282,8 +297,20 @@ class Controller:
         chosen = repo.select(listing.values(), self.s.envs, max_bytes=self.s.max_file_bytes)
         for f in chosen:
             check_rel(f.rel)
-        blobs = self.mirror.read_blobs([by_path[f.rel].oid for f in chosen])
-        return [Job(f.rel, blobs[by_path[f.rel].oid], f.env, repo.rules(f.env), self.s.target.kind) for f in chosen]
+        total = sum(by_path[f.rel].size or 0 for f in chosen)
+        if total > self.s.max_total_bytes:
+            raise UnsafePath(
+                f"commit {commit[:12]}: the {len(chosen)} files of {', '.join(self.s.envs)} are {total} bytes "
+                f"together, over the {self.s.max_total_bytes} byte limit; nothing of it was read",
+                hint="split the environment, or raise --max-total-bytes",
+            )
+        rules = {env: repo.rules(env) for env in self.s.envs}
+        kind, limit = self.s.target.kind, self.s.max_file_bytes
+        jobs = (
+            Job(f.rel, blobs.read(by_path[f.rel].oid, limit=limit, name=f.rel), f.env, rules[f.env], kind)
+            for f in chosen
+        )
+        return jobs, len(chosen)
 
     # --- outcome --------------------------------------------------------------------------------
 
@@ -323,6 +350,7 @@ class Controller:
     def _finish(self, result: Result) -> None:
         self.last = result
         ms = round(result.seconds * 1000, 1)
+        entries, digest = self._audit_fields()
         if result.ok:
             self._failure_seen = None
             if self.metrics is not None:
@@ -335,6 +363,8 @@ class Controller:
                 values=result.values,
                 note=result.message,
                 ms=ms,
+                audit_entries=entries,
+                audit_head=digest,
             )
         else:
             self.log(
@@ -346,13 +376,35 @@ class Controller:
                 failures=len(result.failures),
                 commit=result.commit,
                 ms=ms,
+                audit_entries=entries,
+                audit_head=digest,
             )
+
+    def _audit_head(self, head: Head) -> None:
+        """After each append (and at start): export the audit log's head on /metrics; the next
+        `start` or `sync` line names it too. Kept outside the file, the head is what `sealer audit
+        verify --head` checks the log against later."""
+        self._audit_new = head
+        if self.metrics is not None:
+            self.metrics.audit_appended(head.entries, head.hash)
+
+    def _audit_fields(self) -> tuple[int | None, str | None]:
+        """`audit_entries` and `audit_head` for a log line: the head, if it moved since the last
+        line named it (None is left out of the line)."""
+        head, self._audit_new = self._audit_new, None
+        return (None, None) if head is None else (head.entries, head.hash)
 
     # --- the loop -------------------------------------------------------------------------------
 
     def run(self, *, interval: float, max_backoff: float, once: bool, stop: threading.Event) -> int:
         """Cycle until `stop` is set (SIGTERM): a running cycle always finishes first. With `once`,
         one cycle, and its result is the exit status."""
+        self._cancel = stop
+        try:
+            self._audit_head(self.audit.head())
+        except AuditError as e:
+            self.log("audit-error", level="error", error=str(e))
+        entries, digest = self._audit_fields()
         self.log(
             "start",
             repo=redact(self.url),
@@ -362,6 +414,8 @@ class Controller:
             state_dir=str(self.dir.path),
             applied=self.state.commit,
             workers=self.s.workers,
+            audit_entries=entries,
+            audit_head=digest,
         )
         failures = 0
         while True:

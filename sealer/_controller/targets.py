@@ -6,6 +6,14 @@ call, so a reader sees the old tree or the new one, never a mix, and PATH stays 
 (`kubectl apply -f PATH` does not follow a symlinked directory). Where the exchange is not
 available (not Linux, or a filesystem without it) the swap is two renames with a moment in
 between where PATH is absent; the log says so once.
+
+A directory target belongs to the controller that wrote it: its `.sealer-output` marker names the
+commit, the target, the state dir, the repository, the branch and the environments. Another
+controller refuses it (at start-up, at every sync, on /readyz, and if it is swapped in under a
+render) when the marker names other environments, another repository or branch, or a controller
+that is still running (its state dir locked) or cannot be seen from here. One of the same
+repository, branch and environments takes over a target whose writer has stopped. A controller
+renders again whenever the marker does not say exactly what it applied.
 """
 
 from __future__ import annotations
@@ -25,11 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from .._fsio import fsync_dir
-from ..errors import Refused, UsageError
-from .errors import ApplyError, RenderError
+from ..errors import UsageError
+from .errors import ApplyError, RenderError, TargetRefused
 from .log import EventLog
+from .state import in_use
 
-MARKER = ".sealer-output"  # inside a directory target: what is there and from which commit
+MARKER = ".sealer-output"  # inside a directory target: what is there, from which commit, whose
+MAX_MARKER_BYTES = 64 * 1024
 _RENAME_EXCHANGE = 2
 _NOTED: set[str] = set()
 
@@ -39,10 +49,23 @@ class Target(ABC):
 
     def __init__(self, spec: str) -> None:
         self.spec = spec
+        self.owner: dict[str, Any] = {}  # the controller writing this target (claim())
+
+    def claim(self, state_dir: Path, *, repo: str, branch: str, envs: Sequence[str]) -> None:
+        """Write this target for the controller of `state_dir`, following `branch` of `repo` (no
+        credentials in it) for `envs`; refuse (TargetRefused) one another controller owns."""
+        self.owner = {"state_dir": str(state_dir.absolute()), "repo": repo, "branch": branch, "envs": list(envs)}
+        self.check()
 
     @abstractmethod
-    def present(self) -> bool:
-        """Whether the last applied output is still in place (no-change cycles check only this)."""
+    def holds(self, commit: str, envs: Sequence[str]) -> bool:
+        """Whether the target still holds exactly what this controller applied (`commit` for
+        `envs`): no-change cycles check only this. Raises TargetRefused if another controller's
+        output is there."""
+
+    def foreign(self) -> str | None:
+        """Who else wrote the target, when another controller did (for /readyz); else None."""
+        return None
 
     @abstractmethod
     def apply(self, outputs: Sequence[tuple[str, bytes]], *, commit: str, envs: Sequence[str]) -> None:
@@ -65,20 +88,82 @@ class TreeTarget(Target):
     def _prefix(self) -> str:
         return f".{self.path.name}.sealer-"
 
-    def present(self) -> bool:
-        return (self.path / MARKER).is_file()
+    def _marker(self, root: Path | None = None) -> dict[str, Any] | None:
+        """The marker of the tree at `root` (default: the target): None if there is none, {} if it
+        is not one sealer wrote (unreadable, a link, not a JSON object)."""
+        try:
+            fd = os.open((root or self.path) / MARKER, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError:
+            return {}
+        try:
+            with os.fdopen(fd, "rb") as f:
+                data = f.read(MAX_MARKER_BYTES + 1)
+            marker = json.loads(data) if len(data) <= MAX_MARKER_BYTES else None
+        except (OSError, ValueError):
+            return {}
+        return marker if isinstance(marker, dict) else {}
+
+    def _other_owner(self, marker: dict[str, Any] | None) -> str | None:
+        """The other controller owning the tree a marker describes, or None: the marker is ours,
+        names no owner (written before markers did), or names a stopped controller of the same
+        repository, branch and environments (so we take over)."""
+        mine = self.owner
+        theirs = marker.get("state_dir") if marker else None
+        if marker is None or theirs is None or not mine or theirs == mine["state_dir"]:
+            return None
+        envs = marker.get("envs")
+        who = f"the controller with state dir {theirs}"
+        if not isinstance(envs, list) or sorted(map(str, envs)) != sorted(mine["envs"]):
+            return f"{who}, for environments {','.join(map(str, envs)) if isinstance(envs, list) else '?'}"
+        if (marker.get("repo"), marker.get("branch")) != (mine["repo"], mine["branch"]):
+            return f"{who}, for branch {marker.get('branch')} of {marker.get('repo')}"
+        if in_use(Path(str(theirs))) is not False:
+            return f"{who}, which is running (or not visible from here)"
+        return None
+
+    def _refuse_other(self, other: str) -> TargetRefused:
+        return TargetRefused(
+            f"target {self.path} belongs to {other}",
+            hint="give each controller its own target; if that controller is gone for good, remove the directory",
+        )
+
+    def foreign(self) -> str | None:
+        return self._other_owner(self._marker())
+
+    def holds(self, commit: str, envs: Sequence[str]) -> bool:
+        marker = self._marker()
+        other = self._other_owner(marker)
+        if other is not None:
+            raise self._refuse_other(other)
+        if not marker:
+            return False
+        return all(marker.get(k) == v for k, v in self._identity(commit, envs).items())
+
+    def _identity(self, commit: str, envs: Sequence[str]) -> dict[str, Any]:
+        """What the marker must say for the target to hold this controller's output of `commit`."""
+        return {**self.owner, "commit": commit, "envs": list(envs), "target": self.spec}
 
     def check(self) -> None:
         p = self.path
         if p.is_symlink() or (p.exists() and not p.is_dir()):
-            raise Refused(f"target {p} exists and is not a directory")
-        if p.is_dir() and not (p / MARKER).is_file() and any(p.iterdir()):
-            raise Refused(
+            raise TargetRefused(f"target {p} exists and is not a directory")
+        if p == Path(p.anchor):
+            raise UsageError("the target cannot be the root directory")
+        if not p.is_dir():
+            return
+        marker = self._marker()
+        if marker is None and not any(p.iterdir()):
+            return
+        if not marker or "commit" not in marker:
+            raise TargetRefused(
                 f"target {p} is a directory sealer did not write, and it is not empty",
                 hint="point the target at a new or empty directory: it is replaced as a whole",
             )
-        if p == Path(p.anchor):
-            raise UsageError("the target cannot be the root directory")
+        other = self._other_owner(marker)
+        if other is not None:
+            raise self._refuse_other(other)
 
     def apply(self, outputs: Sequence[tuple[str, bytes]], *, commit: str, envs: Sequence[str]) -> None:
         try:
@@ -97,11 +182,11 @@ class TreeTarget(Target):
             os.chmod(new, 0o700)
             for rel, data in outputs:
                 _write_new(new, rel, data)
-            marker = {"commit": commit, "envs": list(envs), "files": len(outputs), "written_at": int(time.time())}
+            marker = {**self._identity(commit, envs), "files": len(outputs), "written_at": int(time.time())}
             _write_new(new, MARKER, (json.dumps(marker, sort_keys=True) + "\n").encode())
             _sync_tree(new)
             self._swap(new)
-        except RenderError:
+        except (RenderError, TargetRefused):
             _remove(new)
             raise
         except OSError as e:
@@ -112,11 +197,17 @@ class TreeTarget(Target):
             raise
 
     def _swap(self, new: Path) -> None:
+        """Put `new` in place. The tree it displaces is looked at once more: if another controller
+        swapped its output in after our check, it is put back and the apply is refused."""
         parent = self.path.parent
         if not self.path.exists():
             os.rename(new, self.path)
         elif _exchange(new, self.path):
-            _remove(new)  # now holds the previous output
+            other = self._other_owner(self._marker(new))  # `new` now holds the previous output
+            if other is not None:
+                _exchange(new, self.path)
+                raise self._refuse_other(other)
+            _remove(new)
         else:
             if "exchange" not in _NOTED:
                 _NOTED.add("exchange")
@@ -128,6 +219,10 @@ class TreeTarget(Target):
                 )
             old = parent / f"{self._prefix}old-{secrets.token_hex(4)}"
             os.rename(self.path, old)
+            other = self._other_owner(self._marker(old))
+            if other is not None:
+                os.rename(old, self.path)
+                raise self._refuse_other(other)
             os.rename(new, self.path)
             _remove(old)
         fsync_dir(parent)
@@ -155,7 +250,7 @@ class CmdTarget(Target):
         self.argv = argv
         self.timeout = timeout
 
-    def present(self) -> bool:
+    def holds(self, commit: str, envs: Sequence[str]) -> bool:
         return True  # nothing of ours to look at: what the command did is its own state
 
     def check(self) -> None:

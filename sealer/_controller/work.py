@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -213,27 +214,32 @@ def init_worker(identity_texts: Sequence[str]) -> None:
     _LOOKUP = table.get
 
 
-def process_in_worker(job: Job) -> Outcome:
+def process_in_worker(jobs: list[Job]) -> list[Outcome]:
     assert _LOOKUP is not None, "init_worker did not run"
-    return process(job, _LOOKUP)
+    return [process(job, _LOOKUP) for job in jobs]
 
 
 class Pool:
     """Worker processes for big renders: started on first use, kept for later cycles.
 
     Workers come from a forkserver (never a fork of this multi-threaded process), get the private
-    keys once, through their pipe, at start, and die with the controller (sealer._pool).
+    keys once, through their pipe, at start, and die with the controller (sealer._pool). Jobs are
+    taken from their iterable only as workers are ready for them (a few small batches per worker
+    in flight), so the blobs a commit's jobs carry are read as they are needed, not all at once.
     """
 
     MIN_JOBS = 32  # below this, starting workers costs more than it saves
+    BATCH = 8  # jobs per message to a worker, at most
+    IN_FLIGHT = 2  # batches per worker sent ahead
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self._executor: Any = None
         self._kids: tuple[str, ...] = ()
 
-    def map(self, jobs: list[Job], identities: Sequence[Identity]) -> list[Outcome]:
-        if self.workers <= 1 or len(jobs) < self.MIN_JOBS:
+    def map(self, jobs: Iterable[Job], identities: Sequence[Identity], *, count: int) -> list[Outcome]:
+        """Every job's outcome, in order. `count`: how many jobs `jobs` yields."""
+        if self.workers <= 1 or count < self.MIN_JOBS:
             table = {i.kid: i for i in identities}
             return [process(j, table.get) for j in jobs]
         kids = tuple(sorted(i.kid for i in identities))
@@ -241,12 +247,28 @@ class Pool:
             self.close()
             self._executor = self._start(identities)
             self._kids = kids
-        chunk = max(1, len(jobs) // (self.workers * 4))
+        size = max(1, min(self.BATCH, count // (self.workers * 4)))
+        pending: deque[Any] = deque()
+        out: list[Outcome] = []
         try:
-            return list(self._executor.map(process_in_worker, jobs, chunksize=chunk))
-        except Exception:
+            batch: list[Job] = []
+            for job in jobs:
+                batch.append(job)
+                if len(batch) == size:
+                    pending.append(self._executor.submit(process_in_worker, batch))
+                    batch = []
+                    while len(pending) >= self.workers * self.IN_FLIGHT:
+                        out += pending.popleft().result()
+            if batch:
+                pending.append(self._executor.submit(process_in_worker, batch))
+            while pending:
+                out += pending.popleft().result()
+        except BaseException:
+            for f in pending:
+                f.cancel()
             self.close()  # a broken pool (a worker was killed) is rebuilt next time
             raise
+        return out
 
     def _start(self, identities: Sequence[Identity]) -> Any:
         from .._pool import worker_pool
