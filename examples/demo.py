@@ -39,7 +39,8 @@ RULES = HERE / "rules.yaml"
 SEALER = Path(sys.executable).parent / "sealer"
 
 ENVS = ("dev", "staging", "prod")
-# Plain manifests with nothing secret in them: never sealed, and `sealer unseal DIR` must leave them out.
+# Plain manifests with nothing secret in them: `sealer seal` leaves them as they are, `sealer check`
+# passes them, and `sealer unseal DIR` leaves them out.
 PLAIN_MANIFESTS = ("deploy/prod/deployment.yaml",)
 # Every secret value in examples/repo says so ("...-not-real", "..._not_real"): none may survive sealing.
 PLAINTEXT_MARKERS = ("not-real", "not_real")
@@ -63,7 +64,7 @@ class Demo:
         # SEALER_IDENTITY of yours must not leak in), with a private config dir.
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SEALER_")}
         self.env["SEALER_CONFIG_DIR"] = str(config_dir)
-        # Every command appends to one audit log (hash-chained, never a value); step 12 verifies it.
+        # Every command appends to one audit log (hash-chained, never a value); step 13 verifies it.
         self.audit_log = config_dir.parent / "audit.log"
         self.env["SEALER_AUDIT_LOG"] = str(self.audit_log)
 
@@ -147,11 +148,14 @@ class Demo:
 
     # --- files ------------------------------------------------------------------------------------
 
+    def all_files_of(self, env: str) -> list[str]:
+        """Every YAML file of ENV (what `sealer seal deploy/ENV/*.yaml` names), repository-relative."""
+        d = self.repo / "deploy" / env
+        return [p.relative_to(self.repo).as_posix() for p in sorted(d.glob("*.yaml"))]
+
     def files_of(self, env: str) -> list[str]:
         """The files of ENV that hold secrets, repository-relative."""
-        d = self.repo / "deploy" / env
-        rel = (p.relative_to(self.repo).as_posix() for p in sorted(d.glob("*.yaml")))
-        return [f for f in rel if f not in PLAIN_MANIFESTS]
+        return [f for f in self.all_files_of(env) if f not in PLAIN_MANIFESTS]
 
     def read(self, rel: str) -> str:
         return (self.repo / rel).read_text(encoding="utf-8")
@@ -228,10 +232,13 @@ def run_demo(demo: Demo) -> dict[str, int]:
 
     # 4 -------------------------------------------------------------------------------------------
     demo.step("A developer seals every environment's files (public keys only)")
-    demo.say(f"{', '.join(PLAIN_MANIFESTS)} holds nothing secret and stays as it is.")
+    demo.say(
+        f"{', '.join(PLAIN_MANIFESTS)} is a plain Deployment: in a Kubernetes manifest other than a Secret"
+        " nothing is sealed unless a rule in .sealer.yaml says so, so it stays as it is."
+    )
     for e in ENVS:
         files = demo.files_of(e)
-        r = demo.run("seal", *files)
+        r = demo.run("seal", *demo.all_files_of(e))
         sealed = sum(int(n) for n in re.findall(r"sealed (\d+) value", r.stderr))
         demo.expect(sealed > 0, f"sealing {e} sealed nothing")
         stats["files"] += len(files)
@@ -248,6 +255,7 @@ def run_demo(demo: Demo) -> dict[str, int]:
             )
     for f in PLAIN_MANIFESTS:
         demo.expect((repo / f).read_bytes() == original[f], f"{f} changed, but it holds nothing to seal")
+        demo.expect(f"{f}: nothing new to seal" in r.stderr, f"sealer seal did not say it left {f} alone")
     values = demo.read("deploy/prod/values.yaml")
     for kept in (
         "replicaCount: 3",
@@ -281,7 +289,7 @@ def run_demo(demo: Demo) -> dict[str, int]:
     # 6 -------------------------------------------------------------------------------------------
     demo.step("Sealing again changes no byte")
     before = demo.snapshot()
-    demo.run("seal", *(f for e in ENVS for f in demo.files_of(e)))
+    demo.run("seal", *(f for e in ENVS for f in demo.all_files_of(e)))
     after = demo.snapshot()
     demo.expect(set(before) == set(after), "sealing again added or removed files")
     for f in sorted(before):
@@ -319,9 +327,32 @@ def run_demo(demo: Demo) -> dict[str, int]:
         "set changed another line than DB_PASSWORD's",
     )
     demo.expect(NEW_PASSWORD not in new, "the new value is in the file in plaintext")
-    demo.expect(not any(demo.empty_config_dir.iterdir()), "sealer set wrote a key into the config dir")
+    written = [p for p in demo.empty_config_dir.rglob("*") if p.is_file()]
+    demo.expect(
+        not [p for p in written if p.parent.name == "identities" or b"SECRET-KEY" in p.read_bytes()],
+        "sealer set wrote a key into the config dir",
+    )
 
     # 8 -------------------------------------------------------------------------------------------
+    demo.step("CI gates the pull request with `sealer check` (no private key)")
+    demo.say("Every YAML file under an environment's paths, the plain Deployment included, must pass.")
+    r = demo.run("check", env=dev_env, prefix="SEALER_CONFIG_DIR=<empty dir> ")
+    n_files = sum(len(demo.all_files_of(e)) for e in ENVS)
+    demo.expect(f"checked {n_files} file(s)" in r.stderr and "no problems" in r.stderr, "sealer check found problems")
+    report = json.loads(demo.run("check", "--output", "json", env=dev_env, show=False).stdout)
+    demo.expect(report["ok"] and report["files"] == n_files, f"sealer check --output json: {report}")
+    sample = repo / "deploy/prod/values.yaml"
+    kept = sample.read_bytes()
+    sample.write_text(demo.read("deploy/prod/values.yaml") + "extra_token: plain-not-real\n", encoding="utf-8")
+    r = demo.run("check", env=dev_env, expect_rc=None, prefix="SEALER_CONFIG_DIR=<empty dir> ")
+    demo.expect(
+        r.stdout.startswith("deploy/prod/values.yaml: extra_token: not sealed"),
+        "sealer check did not name a plaintext value left in values.yaml",
+    )
+    sample.write_bytes(kept)
+    demo.say("(a plaintext value slipped into values.yaml fails the gate, naming the file and the value)")
+
+    # 9 -------------------------------------------------------------------------------------------
     demo.step("Deploy tooling unseals prod to Kubernetes manifests (prod private key)")
     prod_id = str(demo.identities / "prod.txt")
     r = demo.run("unseal", "deploy/prod", "--format", "k8s", "-i", prod_id)
@@ -364,7 +395,7 @@ def run_demo(demo: Demo) -> dict[str, int]:
         'data["tls.crt"], multi-line, int, bool, float, list items)'
     )
 
-    # 9 -------------------------------------------------------------------------------------------
+    # 10 ------------------------------------------------------------------------------------------
     demo.step("The staging key cannot open prod")
     r = demo.run("unseal", "deploy/prod", "--format", "k8s", "-i", str(demo.identities / "staging.txt"), expect_rc=None)
     print(f"    (exit status {r.returncode})")
@@ -375,7 +406,7 @@ def run_demo(demo: Demo) -> dict[str, int]:
     demo.expect(kid["prod"] in err[0], "the error should name the prod key id it needs")
     demo.expect("Traceback" not in r.stderr, "sealer printed a traceback")
 
-    # 10 ------------------------------------------------------------------------------------------
+    # 11 ------------------------------------------------------------------------------------------
     demo.step("`sealer exec`: the values reach a process's environment, and nothing else")
     code = 'import os; print(len(os.environ["DB_PASSWORD"]))'
     r = demo.run("exec", "deploy/prod/db.yaml", "-i", prod_id, "--", sys.executable, "-c", code)
@@ -385,7 +416,7 @@ def run_demo(demo: Demo) -> dict[str, int]:
     )
     demo.say(f"the child saw DB_PASSWORD ({len(NEW_PASSWORD)} characters); it printed only the length")
 
-    # 11 ------------------------------------------------------------------------------------------
+    # 12 ------------------------------------------------------------------------------------------
     demo.step("The custodian rotates prod's key and re-seals the repository")
     old_prod = demo.read("deploy/prod/db.yaml")
     demo.run("keys", "rotate", "prod", "--out", str(demo.identities / "prod-2.txt"))
@@ -403,7 +434,7 @@ def run_demo(demo: Demo) -> dict[str, int]:
     demo.run("keys", "retire", "prod", kid["prod"])
     demo.run("status", "--env", "prod")
 
-    # 12 ------------------------------------------------------------------------------------------
+    # 13 ------------------------------------------------------------------------------------------
     demo.step("Every command left a line in the audit log, and the chain verifies")
     demo.run("audit", "verify", str(demo.audit_log))
     log = demo.audit_log.read_text()
@@ -455,6 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         - {len(ENVS)} environments ({", ".join(ENVS)}), one key pair each; private keys never in the repo
         - {stats["files"]} files sealed, {stats["values"]} values; the Deployment left alone
         - sealing again: no byte changed; `sealer set` without a private key: one line changed
+        - `sealer check` (the CI gate, no private key) passed every file, the plain Deployment included
         - prod unsealed to Kubernetes manifests with the prod key; the staging key was refused
         - `sealer exec` handed the values to a child process without writing them anywhere
         - prod's key rotated, every value re-sealed (only tokens changed), the old key retired

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _format
-from ._config import KEYS_DIR, Config, glob_to_regex
-from ._document import load
+from ._config import CONFIG_NAME, KEYS_DIR, Config, compile_glob
+from ._document import load, to_python
 from ._format.valuepath import format_path
 from ._fsio import read_text
 from ._repository import EnvRules, Repository, is_yaml, list_tree
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ._keys import Identity
     from ._registry import Registry
 
-_STRUCTURAL = frozenset({"malformed", "env-mismatch", "no-sealer-block", "token", "moved", "wrong-type"})
+_STRUCTURAL = frozenset({"malformed", "structure", "env-mismatch", "no-sealer-block", "token", "moved", "wrong-type"})
 
 
 @dataclass
@@ -113,12 +113,19 @@ def check_text(
 
     Without `rules` only what needs no registry is checked: it parses, its `sealer.env` agrees with
     the path rule, nothing selected is left in plaintext (what `sealer scan` reports)."""
-    rule = cfg.rule_for(rel)
     try:
-        sf = load(text, rel, rule.selects if rule else None)
+        sf = load(text, rel, cfg.selector(rel))
         sf.env  # noqa: B018 - raises when documents disagree on their environment
     except SealerError as e:
         return [Problem(rel, "malformed", bare(e))], 0, 0
+    if any(d.meta is not None for d in sf.docs) or any(leaf.sealed for _d, leaf in sf.all_leaves()):
+        # What the unsealer refuses of a file it opens (aliases expanded past MAX_NODES, a scalar
+        # that cannot be read as data), by its own function: the deploy must not be the first to see it.
+        try:
+            for d in sf.docs:
+                to_python(d.root, {}, rel)
+        except SealerError as e:
+            return [Problem(rel, "structure", f"refused at deploy: {bare(e)}")], 0, 0
     problems: list[Problem] = []
     values = 0
     now = time.time() if now is None else now
@@ -225,6 +232,25 @@ def registry_problems(cfg: Config, rules: EnvRules, now: float, *, has_files: bo
     return out
 
 
+def config_problems(cfg: Config) -> list[Problem]:
+    """A configuration that gives nothing to check: no environment, or one without paths. Zero
+    files would pass, while the controller refuses to deploy from it: CI must fail first."""
+    if not cfg.environments:
+        return [
+            Problem(
+                CONFIG_NAME,
+                "no-environments",
+                "defines no environment, so nothing is checked (run: sealer init --env NAME, or restore"
+                " the file from git)",
+            )
+        ]
+    return [
+        Problem(CONFIG_NAME, "no-paths", f"environment {e.name} has no paths, so none of its files is checked")
+        for e in cfg.environments.values()
+        if not e.paths
+    ]
+
+
 # --- the run ---------------------------------------------------------------------------------------
 
 
@@ -266,6 +292,7 @@ def check(
     report = CheckReport(unsealed=0 if identity_for is not None else None)
     if files is None:
         files, report.problems = plan(cfg, paths)
+    report.problems = config_problems(cfg) + report.problems
     envs = sorted({env for env, _rel, _f in files} if paths else cfg.environments)
     rules: dict[str, EnvRules] = {}
     registries: dict[str, Registry] = {}
@@ -314,4 +341,4 @@ def leaks(cfg: Config, rel: str, text: str) -> list[Problem]:
 
 
 def glob_matches(patterns: Sequence[str], rel: str) -> bool:
-    return any(glob_to_regex(p).fullmatch(rel) for p in patterns)
+    return any(compile_glob(p).fullmatch(rel) for p in patterns)

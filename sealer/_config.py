@@ -7,8 +7,9 @@ atomically; the registry is ours, so we rewrite it whole.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,27 +25,112 @@ KEYS_DIR = "keys"
 _ENV_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 
-def glob_to_regex(pattern: str) -> re.Pattern[str]:
-    """`**` spans directories, `*` and `?` stay inside one path segment (as in .gitignore)."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out), re.DOTALL)  # a newline in a file name is still a character of it
+class Glob:
+    """A compiled path glob: `**` spans directories (`**/` also matches no directory), `*` and `?`
+    stay inside one path segment, as in .gitignore; every other character is itself.
+
+    Matching runs the pattern as an automaton over the path, one character at a time (the sets of
+    positions it can be in are cached as they are met), so it takes time linear in the path
+    whatever the pattern. A backtracking regex would not: `**a**a**a**a**a**a**a**b` against a
+    long path costs seconds per path, and `.sealer.yaml` is written by anyone with a commit."""
+
+    _CACHE_LIMIT = 4096
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        steps: list[tuple[str, str]] = []
+        i = 0
+        while i < len(pattern):
+            if pattern.startswith("**/", i):
+                steps.append(("dirs", ""))
+                i += 3
+            elif pattern.startswith("**", i):
+                steps.append(("any", ""))
+                i += 2
+            elif pattern[i] == "*":
+                steps.append(("star", ""))
+                i += 1
+            elif pattern[i] == "?":
+                steps.append(("one", ""))
+                i += 1
+            else:
+                steps.append(("lit", pattern[i]))
+                i += 1
+            if len(steps) > 1 and {steps[-2][0], steps[-1][0]} in ({"any"}, {"any", "star"}):
+                steps[-2:] = [("any", "")]  # `***`, `****`: one span of anything
+        n = 0
+        while n < len(steps) and steps[n][0] == "lit":
+            n += 1
+        self._prefix = "".join(c for _kind, c in steps[:n])
+        self._steps = tuple(steps[n:])
+        self._start = self._closure({0})
+        self._moves: dict[tuple[frozenset[int], str], frozenset[int]] = {}
+
+    def __repr__(self) -> str:
+        return f"Glob({self.pattern!r})"
+
+    def fullmatch(self, text: str) -> bool:
+        if not text.startswith(self._prefix):
+            return False
+        states = self._start
+        end = len(self._steps)
+        for c in text[len(self._prefix) :]:
+            key = (states, c)
+            nxt = self._moves.get(key)
+            if nxt is None:
+                if len(self._moves) >= self._CACHE_LIMIT:
+                    self._moves.clear()
+                nxt = self._moves[key] = self._step(states, c)
+            states = nxt
+            if not states:
+                return False
+        return end in states
+
+    # States: i (0 <= i <= len(steps)) is "before step i"; -1 - i is "inside the directories of
+    # the `**/` at step i" (some characters read, a `/` still to come).
+
+    def _closure(self, states: set[int]) -> frozenset[int]:
+        todo, seen = list(states), set(states)
+        while todo:
+            i = todo.pop()
+            if 0 <= i < len(self._steps) and self._steps[i][0] in ("star", "any", "dirs") and i + 1 not in seen:
+                seen.add(i + 1)  # each of them may match nothing
+                todo.append(i + 1)
+        return frozenset(seen)
+
+    def _step(self, states: frozenset[int], c: str) -> frozenset[int]:
+        out: set[int] = set()
+        for i in states:
+            if i < 0:
+                out.add(i)  # still inside the directories
+                if c == "/":
+                    out.add(-i)  # the `/` that ends them: on to the step after the `**/` (-1 - i)
+                continue
+            if i == len(self._steps):
+                continue
+            kind, lit = self._steps[i]
+            if kind == "lit":
+                if c == lit:
+                    out.add(i + 1)
+            elif kind == "one":
+                if c != "/":
+                    out.add(i + 1)
+            elif kind == "star":
+                if c != "/":
+                    out.add(i)
+            elif kind == "any":
+                out.add(i)
+            else:  # dirs
+                out.add(-1 - i)
+                if c == "/":
+                    out.add(i + 1)
+        return self._closure(out)
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_glob(pattern: str) -> Glob:
+    """The compiled form of a path glob of `.sealer.yaml` (environment paths, rules, scan excludes)."""
+    return Glob(pattern)
 
 
 @dataclass(frozen=True)
@@ -90,7 +176,7 @@ class Environment:
     policy: Policy = Policy()
 
     def owns(self, rel_path: str) -> bool:
-        return any(glob_to_regex(p).fullmatch(rel_path) for p in self.paths)
+        return any(compile_glob(p).fullmatch(rel_path) for p in self.paths)
 
 
 @dataclass
@@ -168,11 +254,17 @@ class Config:
             )
         return owner.name
 
+    def selector(self, rel_path: str | None) -> Callable[[str], bool] | None:
+        """The value rule covering a file as the document layer's `Selector` (`None`: no rule
+        covers it, and `sealer._document.selects` applies its default)."""
+        rule = self.rule_for(rel_path)
+        return rule.selects if rule is not None else None
+
     def rule_for(self, rel_path: str | None) -> ValueRule | None:
         if rel_path is None:
             return None
         for r in self.rules:
-            if glob_to_regex(r.files).fullmatch(rel_path):
+            if compile_glob(r.files).fullmatch(rel_path):
                 return r
         return None
 
@@ -274,7 +366,9 @@ def write_config(root: Path, envs: Sequence[str]) -> None:
     for e in envs:
         lines += [f"  {e}:", "    paths:", f'      - "deploy/{e}/**"']
     lines += [
-        "# For documents that are not Kubernetes Secrets every scalar is sealed, unless a rule narrows it:",
+        "# In a Kubernetes Secret every data and stringData value is sealed. Other manifests (apiVersion and",
+        "# kind: a Deployment, a ConfigMap): nothing, unless a rule selects values. Any other document",
+        "# (Helm values, app config): every scalar, unless a rule narrows it:",
         "# rules:",
         '#   - files: "deploy/**/values*.yaml"',
         "#     encrypted_regex: '(password|token|secret|key)$'",

@@ -14,8 +14,10 @@ reseal, retire, the controller) asks them:
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import stat
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from ._signing import SignatureError, SignaturePolicy
 
 YAML_SUFFIXES = (".yaml", ".yml")
+CLOCK_SKEW = 300  # seconds a value's seal time may lie ahead of this clock (another machine's clock)
 
 
 def is_yaml(name: str) -> bool:
@@ -109,7 +112,7 @@ def select(
         mine = owner is not None and owner.name in wanted
         if entry.kind != "file":
             # A link to a directory above an environment's paths would bring files in unseen.
-            if mine or any(pre.startswith(entry.rel + "/") for pre in prefixes):
+            if mine or any(pre == entry.rel or pre.startswith(entry.rel + "/") for pre in prefixes):
                 what = "a symbolic link" if entry.kind == "link" else "not a regular file (a submodule?)"
                 raise UnsafePath(
                     f"is {what} under an environment's paths; sealer does not follow it",
@@ -175,8 +178,9 @@ class EnvRules:
 
     # The opening side.
 
-    def accept(self, tok: Token, path: ValuePath, source: str) -> tuple[str, ...]:
-        """The kids of `tok` that may open it here; raises when none may, or the value is revoked."""
+    def accept(self, tok: Token, path: ValuePath, source: str, now: float | None = None) -> tuple[str, ...]:
+        """The kids of `tok` that may open it here; raises when none may, the value is revoked, or
+        its seal time is in the future (it would escape `not_before` and `max_secret_age`)."""
         nb = self.not_before
         if nb is not None and tok.sealed_at < nb:
             raise UnsealError(
@@ -184,6 +188,13 @@ class EnvRules:
                 file=source,
                 path=format_path(path),
                 hint=f"set a fresh value: sealer set {source} '{format_path(path)}'",
+            )
+        if self.from_future(tok, time.time() if now is None else now):
+            raise UnsealError(
+                f"{future_message(tok)}; refused, as it would escape not_before and max_secret_age",
+                file=source,
+                path=format_path(path),
+                hint=f"set it again from a machine with a correct clock: sealer set {source} '{format_path(path)}'",
             )
         usable = tuple(k for k in tok.kids if k in self.opening)
         if not usable:
@@ -220,6 +231,12 @@ class EnvRules:
         """Sealed before the environment's `not_before`: refused everywhere, reported by check and status."""
         nb = self.not_before
         return nb is not None and tok.sealed_at < nb
+
+    def from_future(self, tok: Token, now: float) -> bool:
+        """Sealed later than `now` plus the allowed clock skew (`CLOCK_SKEW`): refused everywhere
+        (`accept`), reported by check and status. A future seal time would make a value look fresh
+        to `max_secret_age` and sealed after any `not_before` a custodian sets after a leak."""
+        return tok.sealed_at > now + CLOCK_SKEW
 
     def too_old(self, tok: Token, now: float) -> bool:
         """Older than the policy's `max_secret_age`: a secret due for a fresh value."""
@@ -258,6 +275,8 @@ class EnvRules:
             )
         if self.revoked(tok):
             out.append(("revoked", f"sealed before {self.name}'s not_before: revoked, set a fresh value"))
+        elif self.from_future(tok, now):
+            out.append(("future", f"{future_message(tok)}: refused at deploy, set it again with a correct clock"))
         elif policy.max_secret_age is not None and self.too_old(tok, now):
             days = (now - tok.sealed_at) / 86400
             limit = policy.max_secret_age / 86400
@@ -268,6 +287,11 @@ class EnvRules:
                 )
             )
         return out
+
+
+def future_message(tok: Token) -> str:
+    when = dt.datetime.fromtimestamp(min(tok.sealed_at, 253402300799), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"sealed at {when}, in the future (more than {CLOCK_SKEW // 60} minutes ahead of this clock)"
 
 
 # --- the repository --------------------------------------------------------------------------------

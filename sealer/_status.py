@@ -17,6 +17,8 @@ from ._locator import locate
 from ._registry import iso
 from ._repository import Repository
 
+LIST_LIMIT = 10  # entries of one list the text output shows
+
 
 @dataclass
 class OldValue:
@@ -35,6 +37,7 @@ class EnvStatus:
     files: int = 0
     old_values: list[OldValue] = field(default_factory=list)
     revoked_values: list[OldValue] = field(default_factory=list)
+    future_values: list[OldValue] = field(default_factory=list)  # sealed ahead of this clock: refused
     overdue_keys: list[str] = field(default_factory=list)
     files_on_retiring: dict[str, list[str]] = field(default_factory=dict)  # kid -> files
     unknown_kids: list[str] = field(default_factory=list)
@@ -46,11 +49,36 @@ class EnvStatus:
             out.append(f"{len(self.old_values)} value(s) older than max_secret_age")
         if self.revoked_values:
             out.append(f"{len(self.revoked_values)} value(s) sealed before not_before (revoked)")
+        if self.future_values:
+            out.append(f"{len(self.future_values)} value(s) with a seal time in the future (refused at deploy)")
         if self.overdue_keys:
             out.append(f"key(s) past key_rotation_period: {', '.join(self.overdue_keys)}")
         if self.unknown_kids:
             out.append(f"value(s) sealed to keys not in the registry: {', '.join(self.unknown_kids)}")
         return out
+
+    def text_lines(self, limit: int = LIST_LIMIT) -> list[str]:
+        """`sealer status` as text: lists longer than `limit` are cut, and say by how much."""
+        lines = [f"{self.env}: {self.values} value(s) in {self.files} file(s)"]
+        for k in self.keys:
+            held = self.values_per_kid.get(k["kid"], 0)
+            role = " recovery" if k["role"] == "recovery" else ""
+            lines.append(f"  key {k['kid']}  {k['state']:<8}{role}  {k['age_days']:>7.1f} days  {held} value(s)")
+        for kid, files in self.files_on_retiring.items():
+            more = f" and {len(files) - 1} more" if len(files) > 1 else ""
+            lines.append(f"  still on retiring key {kid}: {len(files)} file(s), e.g. {files[0]}{more}")
+        for label, values in (
+            ("too old", self.old_values),
+            ("revoked", self.revoked_values),
+            ("sealed in the future", self.future_values),
+        ):
+            for v in values[:limit]:
+                age = f" ({v.age_days:.0f} days)" if label == "too old" else ""
+                lines.append(f"  {label}: {v.file} {v.path}{age}")
+            if len(values) > limit:
+                lines.append(f"  {label}: and {len(values) - limit} more (sealer status --output json lists all)")
+        lines += [f"  POLICY BREACH: {b}" for b in self.breaches]
+        return lines
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +89,7 @@ class EnvStatus:
             "values_per_kid": self.values_per_kid,
             "old_values": [v.__dict__ for v in self.old_values],
             "revoked_values": [v.__dict__ for v in self.revoked_values],
+            "future_values": [v.__dict__ for v in self.future_values],
             "overdue_keys": self.overdue_keys,
             "files_on_retiring_keys": self.files_on_retiring,
             "unknown_kids": self.unknown_kids,
@@ -115,6 +144,8 @@ def status(cfg: Config, env: str | None = None, *, now: float | None = None) -> 
                     st.old_values.append(old)
                 if rules.revoked(tok):
                     st.revoked_values.append(old)
+                elif rules.from_future(tok, now):
+                    st.future_values.append(old)
         st.values_per_kid = dict(per_kid)
         st.unknown_kids = sorted(unknown)
         out.append(st)

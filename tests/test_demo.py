@@ -35,6 +35,8 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "deploy/prod/values.yaml: sealed 4 value(s) for prod" in out
     assert "deploy/prod/db.yaml: unchanged" in out
     assert "-  DB_PASSWORD: 'ENC[sealer.v1," in out and "+  DB_PASSWORD: 'ENC[sealer.v1," in out
+    assert "deploy/prod/deployment.yaml: nothing new to seal for prod" in out  # a plain manifest: left alone
+    assert "$ SEALER_CONFIG_DIR=<empty dir> sealer check\n    checked 7 file(s), 21 value(s): no problems\n" in out
     assert "DB_PASSWORD: demo-rotated-prod-password-2" in out  # unsealed k8s output
     assert "    sealer: error: deploy/prod/db.yaml: sealed to key " in out  # staging cannot open prod
     assert "\n    28\n" in out  # the length of DB_PASSWORD, printed by the child of `sealer exec`

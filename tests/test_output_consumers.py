@@ -173,6 +173,9 @@ class Consumers(Repo):
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Consumers:
     base = tmp_path_factory.mktemp("consumers")
     r = Consumers.create(base, "prod", keys=("prod",))
+    # A ConfigMap is a plain manifest: sealed only where a rule selects its values.
+    cfg = r.root / ".sealer.yaml"
+    cfg.write_text(cfg.read_text() + 'rules:\n  - files: "deploy/prod/config.yaml"\n    encrypted_regex: "^data"\n')
     d = r.root / "deploy" / "prod"
     d.mkdir(parents=True)
     (d / "secret.yaml").write_text(_secret_source(SECRET))

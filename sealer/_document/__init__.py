@@ -28,6 +28,7 @@ from .compose import (
     Selector,
     Signature,
     load,
+    selects,
 )
 from .splice import Edit, apply_edits, line_end, meta_edit, newline_of, remove_meta, replace_scalar, scalar_end
 from .values import plaintext_of, render_scalar, to_python
@@ -58,6 +59,7 @@ __all__ = [
     "render_scalar",
     "replace_scalar",
     "scalar_end",
+    "selects",
     "to_python",
     "yaml_string",
 ]

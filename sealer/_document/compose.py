@@ -5,9 +5,10 @@ edited. ruamel.yaml's safe composer gives nodes with character offsets (nothing 
 tags, so untrusted YAML cannot instantiate objects); on top of them this module refuses what sealer
 does not support (YAML 1.1, duplicate or complex keys, custom tags, anchors on sealed values, more
 than `MAX_NODES` values), parses the top-level `sealer:` block and its signature into `Meta` and
-`Signature`, and selects the leaves to seal: every `data` and `stringData` value of a Secret, or
-what the `Selector` picks elsewhere. ruamel is imported inside `load`, not at module import, so
-commands that read no YAML do not pay for it.
+`Signature`, and selects the leaves to seal (`selects`): every `data` and `stringData` value of a
+Secret; elsewhere what the file's `.sealer.yaml` rule (the `Selector`) picks, else nothing in a
+Kubernetes manifest and every scalar in any other document. ruamel is imported inside `load`, not
+at module import, so commands that read no YAML do not pay for it.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ _NULL = "tag:yaml.org,2002:null"
 _YAML_11 = re.compile(r"^%YAML[ \t]+1\.[01]\b", re.M)
 
 Selector = Callable[[str], bool]
-"""Given a formatted value path of a non-Secret document, should it be sealed?"""
+"""A `.sealer.yaml` rule: given a formatted value path of a non-Secret document, should it be sealed?
+`None` (no rule covers the file) means the default of `selects`."""
 
 
 @dataclass(frozen=True)
@@ -234,10 +236,22 @@ def _document(index: int, root: Any, source: str, selector: Selector | None) -> 
             if _scalar_str(k) in skip:
                 continue
             for path, leaf, in_flow, shared in _walk(v, (str(k.value),), False, False, source, budget, seen):
-                if selector is None or is_token(leaf.value) or selector(format_path(path)):
+                if is_token(leaf.value) or selects(doc, selector, path):
                     _check_selected(leaf, path, shared, source)
                     doc.leaves.append(Leaf(path, leaf, None, in_flow))
     return doc
+
+
+def selects(doc: Document, selector: Selector | None, path: Path) -> bool:
+    """Is a plaintext leaf of a non-Secret document sealed? The one selection rule (docs/format.md §2).
+
+    A `.sealer.yaml` rule (`selector`) decides when one covers the file. Without one, a Kubernetes
+    manifest other than a Secret (a Deployment, a ConfigMap: `apiVersion` and `kind`) seals
+    nothing, so `seal` leaves it as it is and `check` does not ask for it; any other document (Helm
+    values, app config) seals every scalar. A token is always a value, whatever the rule says."""
+    if selector is not None:
+        return selector(format_path(path))
+    return not doc.is_manifest
 
 
 def _walk(
