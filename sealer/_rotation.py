@@ -3,11 +3,16 @@
 Only tokens change: each stale token is opened and sealed again in place, with its original seal
 time (the age of a secret is the age of its content, not of its key), and nothing else in the file
 is rewritten. Files are replaced atomically one by one, so a run killed at any point leaves each
-file old or new, and running again finishes the job (already-current tokens are skipped).
+file old or new, and running again finishes the job (already-current tokens are skipped). With
+`--commit`, each file is recorded in a journal before it is replaced (`Journal`), so the re-run's
+commit also holds the files the killed run re-sealed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
 import re
 import time
@@ -24,7 +29,7 @@ from ._format.valuepath import format_path
 from ._fsio import atomic_write, fsync_dir, locked, read_text
 from ._keys import Identity, Recipient, parse_identity, parse_recipient
 from ._locator import Located, locate
-from ._repository import EnvRules, Repository
+from ._repository import EnvRules, Repository, list_tree
 from .errors import EnvironmentMismatch, IdentityError, InputError, Refused, SealerError, UnsealError, UsageError
 
 if TYPE_CHECKING:
@@ -47,6 +52,7 @@ class Plan:
     files: list[FilePlan]
     current: dict[str, tuple[str, ...]]  # env -> current kids
     values_total: int = 0
+    scope: dict[str, str] = field(default_factory=dict)  # rel -> env of every file the plan looked at
 
     @property
     def stale(self) -> int:
@@ -83,18 +89,24 @@ def make_plan(cfg: Config, paths: Sequence[Path] = (), env: str | None = None) -
     envs = [env] if env else list(cfg.environments)
     current = {e: cfg.registry(e).current_kids() for e in envs}
     if paths:
-        candidates = []
+        repo = Repository(cfg)
+        chosen: dict[str, tuple[str, Path]] = {}
         for p in paths:
-            files = [p] if p.is_file() else [f for _e, f in env_files(cfg, envs, [p])]
-            for f in files:
-                rel = cfg.relpath(f)
-                owner = cfg.env_for(rel) if rel else None
-                if owner is not None and owner.name in current:
-                    candidates.append((owner.name, f))
+            if p.is_dir() and not p.is_symlink():
+                found = repo.files(envs, [p])
+            else:  # a named file as it is, so the file rule sees a link as a link (and refuses it)
+                if not p.is_symlink():
+                    cfg.relpath(p)  # outside the repository: refused, naming the file
+                top = cfg.root / (cfg.relpath(p.absolute().parent) or ".") / p.name
+                found = repo.select(list_tree(cfg.root, top), envs)
+            for ef in found:
+                chosen.setdefault(ef.rel, (ef.env, repo.path(ef)))
+        candidates = list(chosen.values())
     else:
         candidates = list(env_files(cfg, envs))
     plan = Plan([], current)
     for e, f in candidates:
+        plan.scope[cfg.relpath(f) or str(f)] = e
         text = read_text(f)
         moves: Counter[tuple[tuple[str, ...], tuple[str, ...]]] = Counter()
         for _start, _end, kid_list in _format.find_tokens(text):
@@ -169,24 +181,33 @@ def _init_worker(
         _SIGNING = {e: dataclasses.replace(t, key=key) for e, t in templates.items()}
 
 
-_STALE_TMP = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
+_TEMP_NAME = re.compile(r"\.(.+)\.[0-9a-f]{12}\.tmp")  # atomic_write's temp file of NAME: .NAME.<12 hex>.tmp
 
 
-def _remove_stale_temp_files(directories: Iterable[Path], older_than: float = 60.0) -> None:
-    """Temp files of writers killed between create and rename (atomic_write's names). They hold
-    sealed text only, but litter `git status`; a live writer's are younger than a minute."""
+def remove_stray_temp_files(files: Iterable[Path], older_than: float = 60.0) -> None:
+    """Remove the temp files of writers killed between create and rename (atomic_write's names),
+    in the directories of `files`. They hold sealed text only, but litter `git status`. A temp file
+    of one of `files` goes at once, under that file's lock: every writer of a sealed file (seal,
+    set, reseal) holds it while its temp file exists, so none is live. Any other goes only once it
+    is older than `older_than` seconds: its writer may not lock."""
+    mine = {f.resolve() for f in files}
     now = time.time()
-    for d in directories:
+    for d in {f.parent for f in mine}:
         try:
             entries = list(d.iterdir())
         except OSError:
             continue
-        for f in entries:
-            try:
-                if _STALE_TMP.fullmatch(f.name) and now - f.stat().st_mtime > older_than:
-                    f.unlink()
-            except OSError:
-                pass
+        for tmp in entries:
+            m = _TEMP_NAME.fullmatch(tmp.name)
+            if m is None:
+                continue
+            target = d / m.group(1)
+            with contextlib.suppress(OSError):
+                if target in mine:
+                    with locked(target):
+                        tmp.unlink()
+                elif now - tmp.lstat().st_mtime > older_than:
+                    tmp.unlink()
 
 
 def _reseal_tokens(
@@ -214,9 +235,12 @@ def _reseal_tokens(
     return edits
 
 
-def reseal_file(job: tuple[str, str, str]) -> FileResult:
-    """Re-seal one file's stale tokens in place. Never raises: errors come back in the result."""
-    path, rel, env = job
+def reseal_file(job: tuple[str, ...]) -> FileResult:
+    """Re-seal one file's stale tokens in place. Never raises: errors come back in the result.
+    A job is (path, rel, env[, journal, path in git]): with a journal, the file is recorded there
+    before it is replaced, so a resumed `reseal --commit` commits it even if this run is killed."""
+    path, rel, env = job[:3]
+    journal, git_path = job[3:5] if len(job) == 5 else ("", "")
     result = FileResult(rel)
     try:
         text = read_text(path)
@@ -250,7 +274,10 @@ def reseal_file(job: tuple[str, str, str]) -> FileResult:
                 result.changed_on_disk = True
                 result.moves.clear()
                 return result
-            atomic_write(path, new_text.encode(), sync_dir=False)  # reseal() fsyncs each directory once
+            data = new_text.encode()
+            if journal:
+                _journal_append(journal, git_path, data, result.moves)
+            atomic_write(path, data, sync_dir=False)  # reseal() fsyncs each directory once
         result.resealed = len(edits)
     except SealerError as e:
         result.error = str(e)
@@ -267,16 +294,17 @@ def reseal(
     progress: Callable[[FileResult], None] | None = None,
     sign_with: SignerKey | None = None,
     drop_signature: bool = False,
+    journal: Journal | None = None,
 ) -> Summary:
     """Carry out a plan in parallel. Refuses up front when a stale value has no identity we hold,
     and, without `sign_with` or `drop_signature`, when a file to re-seal holds signed documents
-    (re-sealing changes their tokens, so their signatures would go stale)."""
+    (re-sealing changes their tokens, so their signatures would go stale). With a `journal`
+    (`reseal --commit`), each file is recorded there before it is replaced."""
     import dataclasses
 
     from ._signing import refuse_unvouched, signing_for
 
     _check_identities(plan, identity_for)
-    _remove_stale_temp_files({f.path.parent for f in plan.files})
     started = time.perf_counter()
     envs = {f.env for f in plan.files}
     regs = {e: cfg.registry(e) for e in envs}
@@ -285,10 +313,14 @@ def reseal(
         _refuse_signed(plan)
     elif sign_with is not None:  # a tampered or someone else's document: refused before any file is written
         refuse_unvouched([(str(f.path), f.rel, signings[f.env], f.env) for f in plan.files])
+    remove_stray_temp_files([cfg.root / rel for rel in plan.scope] or [f.path for f in plan.files])
     templates = {e: dataclasses.replace(s, key=None) for e, s in signings.items()}  # the key travels as text
     signing = (sign_with.encode() if sign_with else None, templates)
     ids = [i for i in map(identity_for, sorted(plan.old_kids())) if i is not None]
-    jobs = [(str(f.path), f.rel, f.env) for f in plan.files]
+    jobs = [
+        (str(f.path), f.rel, f.env, *((str(journal.path), journal.git_path(f.path)) if journal else ("", "")))
+        for f in plan.files
+    ]
     recipients = {e: [r.encode() for r in regs[e].recipients()] for e in envs}
     repo = Repository(cfg, regs)
     rules = {e: repo.rules(e) for e in envs}
@@ -364,58 +396,204 @@ def _check_identities(plan: Plan, identity_for: Callable[[str], Identity | None]
         )
 
 
-def commit_message(plan: Plan, summary: Summary) -> str:
-    lines = [f"sealer reseal: {summary.values} value(s) in {summary.files} file(s)", ""]
-    done = {r.rel: r for r in summary.results if r.resealed}
-    for f in plan.files:
-        r = done.get(f.rel)
-        if r is None:
-            continue
-        for (old, new), n in r.moves.items():
-            lines.append(f"{f.rel}: {n} value(s) {'+'.join(old)} -> {'+'.join(new)}")
-    return "\n".join(lines) + "\n"
+# --- --commit: one commit of every file the operation moved, across interruptions ------------------
+
+JOURNAL_NAME = "sealer-reseal.journal"  # in the git directory, so never committed
+
+Moves = Counter[tuple[tuple[str, ...], tuple[str, ...]]]
 
 
-def git_commit(cfg: Config, plan: Plan, summary: Summary) -> str:
-    """One commit with exactly the resealed files (`git commit --only`), through gitpython."""
-    import git
-
-    repo = git.Repo(cfg.root, search_parent_directories=True)
-    top = Path(repo.working_tree_dir or cfg.root)
-    files = [str(f.path.resolve().relative_to(top.resolve())) for f in plan.files if _resealed(summary, f.rel)]
-    if not files:
-        return ""
-    repo.git.add("--", *files)
-    repo.git.commit("--only", "-m", commit_message(plan, summary), "--", *files)
-    return str(repo.head.commit.hexsha)
-
-
-def check_clean(cfg: Config, plan: Plan) -> None:
-    """--commit refuses when the files it would commit already carry other uncommitted changes."""
-    import git
-
+def _journal_append(journal: str, git_path: str, data: bytes, moves: Moves) -> None:
+    """Record that `git_path` is about to hold `data`: before the file is replaced, so a kill at
+    any point leaves the file old (and in the next plan) or new (and recorded here)."""
+    entry = {
+        "file": git_path,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "moves": [["+".join(old), "+".join(new), n] for (old, new), n in moves.items()],
+    }
+    line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
     try:
-        repo = git.Repo(cfg.root, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise InputError("--commit needs a git repository", file=str(cfg.root)) from None
-    top = Path(repo.working_tree_dir or cfg.root).resolve()
-    wanted = {str(f.path.resolve().relative_to(top)) for f in plan.files}
+        fd = os.open(journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            os.write(fd, line)  # one append: the lines of parallel workers stay whole
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise InputError(f"cannot write the reseal journal: {e.strerror}", file=journal) from None
+
+
+@dataclass
+class Journal:
+    """The files `reseal --commit` re-sealed and has not committed yet: one line per file, written
+    before the file is replaced, with the SHA-256 of its new bytes and its key moves.
+
+    A run killed before its commit leaves re-sealed files that the next plan no longer lists (they
+    are current). The next `reseal --commit` finds them here and commits them with its own, as
+    long as they hold exactly what the reseal wrote; a file changed since is not committed."""
+
+    path: Path
+    top: Path  # the git work tree
+    repo: Any  # git.Repo
+
+    @classmethod
+    def of(cls, cfg: Config) -> Journal:
+        import git
+
+        try:
+            repo = git.Repo(cfg.root, search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise InputError("--commit needs a git repository", file=str(cfg.root)) from None
+        top = Path(repo.working_tree_dir or cfg.root).resolve()
+        return cls(Path(repo.git_dir) / JOURNAL_NAME, top, repo)
+
+    def git_path(self, path: Path) -> str:
+        return path.resolve().relative_to(self.top).as_posix()
+
+    def entries(self) -> dict[str, tuple[str, Moves]]:
+        """git path -> (sha256, moves), the last line of each file winning; a torn line is skipped."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as e:
+            raise InputError(f"cannot read the reseal journal: {e.strerror}", file=str(self.path)) from None
+        out: dict[str, tuple[str, Moves]] = {}
+        for line in raw.splitlines():
+            try:
+                entry = json.loads(line)
+                moves: Moves = Counter()
+                for old, new, n in entry["moves"]:
+                    moves[(tuple(old.split("+")), tuple(new.split("+")))] += int(n)
+                out[str(entry["file"])] = (str(entry["sha256"]), moves)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
+        return out
+
+    def uncommitted(self) -> dict[str, tuple[str, Moves]]:
+        """The recorded files that still hold what the reseal wrote and differ from HEAD."""
+        head = self.repo.head.commit.tree if self.repo.head.is_valid() else None
+        out = {}
+        for gp, (sha, moves) in self.entries().items():
+            try:
+                data = (self.top / gp).read_bytes()
+            except OSError:
+                continue
+            if hashlib.sha256(data).hexdigest() != sha:
+                continue
+            try:
+                committed = head[gp].data_stream.read() if head is not None else None
+            except KeyError:
+                committed = None
+            if committed != data:
+                out[gp] = (sha, moves)
+        return out
+
+    def prune(self) -> None:
+        """Forget every file that is committed, changed since, or gone."""
+        if not self.path.exists():
+            return
+        keep = self.uncommitted()
+        if not keep:
+            self.path.unlink(missing_ok=True)
+            return
+        lines = [
+            json.dumps(
+                {"file": gp, "sha256": sha, "moves": [["+".join(o), "+".join(n), c] for (o, n), c in moves.items()]},
+                separators=(",", ":"),
+            )
+            for gp, (sha, moves) in sorted(keep.items())
+        ]
+        atomic_write(self.path, ("\n".join(lines) + "\n").encode(), mode=0o600)
+
+
+def interrupted(
+    journal: Journal, cfg: Config, plan: Plan, uncommitted: dict[str, tuple[str, Moves]] | None = None
+) -> list[FilePlan]:
+    """The files of the plan's scope an interrupted `reseal --commit` re-sealed and did not commit."""
+    uncommitted = journal.uncommitted() if uncommitted is None else uncommitted
+    if not uncommitted:
+        return []
+    stale = {f.rel for f in plan.files}
+    out = []
+    for rel, env in sorted(plan.scope.items()):
+        path = cfg.root / rel
+        found = uncommitted.get(journal.git_path(path))
+        if found is not None and rel not in stale:
+            out.append(FilePlan(path, rel, env, sum(found[1].values()), found[1]))
+    return out
+
+
+def prepare_commit(cfg: Config, plan: Plan) -> tuple[Journal, list[FilePlan]]:
+    """Before `reseal --commit` writes anything: the journal, and the files an interrupted run
+    re-sealed (they join this commit). Refuses when the files to commit carry other uncommitted
+    changes; a file holding exactly what the interrupted reseal wrote is not such a change."""
+    journal = Journal.of(cfg)
+    repo = journal.repo
+    uncommitted = journal.uncommitted()
+    wanted = {journal.git_path(f.path) for f in plan.files}
     dirty = {d.a_path for d in repo.index.diff(None)}
     if repo.head.is_valid():
         dirty |= {d.a_path for d in repo.index.diff("HEAD")}
     else:  # no commit yet: everything in the index is an uncommitted change
         dirty |= {str(path) for path, _stage in repo.index.entries}
     dirty |= set(repo.untracked_files)
-    clash = sorted(wanted & dirty)
+    clash = sorted((wanted & dirty) - set(uncommitted))
     if clash:
         raise InputError(
             f"{clash[0]} has uncommitted changes{f' (and {len(clash) - 1} more)' if len(clash) > 1 else ''}",
             hint="commit or stash them first, or run without --commit",
         )
+    return journal, interrupted(journal, cfg, plan, uncommitted)
 
 
-def _resealed(summary: Summary, rel: str) -> bool:
-    return any(r.rel == rel and r.resealed for r in summary.results)
+def commit_message(plan: Plan, summary: Summary, earlier: Sequence[FilePlan] = ()) -> str:
+    done = {r.rel: r for r in summary.results if r.resealed}
+    rows = [(f.rel, done[f.rel].moves) for f in plan.files if f.rel in done] + [(f.rel, f.moves) for f in earlier]
+    values = sum(sum(m.values()) for _rel, m in rows)
+    lines = [f"sealer reseal: {values} value(s) in {len(rows)} file(s)", ""]
+    for rel, moves in rows:
+        for (old, new), n in moves.items():
+            lines.append(f"{rel}: {n} value(s) {'+'.join(old)} -> {'+'.join(new)}")
+    if earlier:
+        lines += ["", f"{len(earlier)} of these file(s) were re-sealed by an earlier run that was interrupted."]
+    return "\n".join(lines) + "\n"
+
+
+def git_commit(
+    cfg: Config, plan: Plan, summary: Summary, journal: Journal | None = None, earlier: Sequence[FilePlan] = ()
+) -> str:
+    """One commit (`git commit --only`, through gitpython) of exactly the files re-sealed by this
+    run and by the interrupted runs before it (`earlier`); then the journal forgets them."""
+    import git
+
+    journal = journal or Journal.of(cfg)
+    remove_stray_temp_files([f.path for f in earlier])  # what the interrupted run's writers left
+    resealed = {r.rel for r in summary.results if r.resealed}
+    files = [journal.git_path(f.path) for f in plan.files if f.rel in resealed]
+    files += [journal.git_path(f.path) for f in earlier]
+    if not files:
+        journal.prune()
+        return ""
+    repo = journal.repo
+    try:
+        repo.git.add("--", *files)
+        repo.git.commit("--only", "-m", commit_message(plan, summary, earlier), "--", *files)
+    except git.GitCommandError as e:
+        raise SealerError(
+            f"git commit of the re-sealed files failed: {_git_error(e)}",
+            file=str(journal.top),
+            hint="they are re-sealed on disk and recorded; fix that, then run the same command again to commit them",
+        ) from None
+    journal.prune()
+    return str(repo.head.commit.hexsha)
+
+
+def _git_error(e: Any) -> str:
+    """The line of git's stderr that says what went wrong (`fatal: …`, `error: …`)."""
+    lines = [ln.strip().strip("'").strip() for ln in str(e.stderr or "").splitlines()]
+    lines = [ln.removeprefix("stderr:").strip().strip("'") for ln in lines if ln]
+    return next((ln for ln in lines if ln.startswith(("fatal:", "error:"))), lines[0] if lines else f"exit {e.status}")
 
 
 def values_naming(cfg: Config, env: str, kid: str) -> list[tuple[str, str, bool]]:

@@ -366,6 +366,23 @@ def target(cfg: Config, rel: str | None, env: str | None) -> Target:
     return Target(name, recipients, rule.selects if rule else None)
 
 
+def out_target(cfg: Config, rel: str | None, env: str | None, out: Path_) -> tuple[Target, str | None]:
+    """Where sealing a file (repository path `rel`, or stdin: None) into `out` goes, and out's
+    repository path (None outside the repository): the input's environment, by its path rule and
+    --env, which out's path rule must name too, and out's value rule. A prod-sealed file written
+    into staging's paths would be refused by every door there, or worse, mistaken for staging's."""
+    name = cfg.resolve_env(rel, env)
+    dest = cfg.relpath(out, env=name)  # a path leading out of the repository through a link is refused
+    owner = Repository(cfg).owner_of(dest) if dest is not None else None
+    if owner is not None and owner != name:
+        raise EnvironmentMismatch(
+            f"is in environment {owner!r} by its path rule; refusing to write values sealed for {name!r} there (-o)",
+            file=dest,
+            hint=f"write it under {name}'s paths, or seal a plaintext copy under {owner}'s paths",
+        )
+    return target(cfg, dest if dest is not None else rel, name), dest
+
+
 def seal_file(
     cfg: Config,
     path: Path_,
@@ -377,9 +394,15 @@ def seal_file(
     sign_with: SignerKey | None = None,
     drop_signature: bool = False,
 ) -> tuple[str, SealReport]:
-    """Seal a file in place (or into `out`), atomically; an unchanged file is not rewritten."""
+    """Seal a file in place (or into `out`), atomically; an unchanged file is not rewritten.
+    Into `out`, the file is sealed as it will be there: for an environment its path rule agrees
+    with (`out_target`), by its value rule, signed for its path."""
     rel = cfg.relpath(path, env=env)
-    t = target(cfg, rel, env)
+    if out is not None:
+        t, dest = out_target(cfg, rel, env, out)
+        rel = dest or rel
+    else:
+        t = target(cfg, rel, env)
     signing = signing_for(cfg, t.env, sign_with, drop=drop_signature, path=rel or Path_(path).name)
     with locked(path):  # a concurrent set/reseal on the same file waits, so no update is lost
         new, report = seal_text(

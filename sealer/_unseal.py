@@ -170,7 +170,7 @@ def _plan(paths: Sequence[Path], env: str | None, checked: bool) -> Iterator[_Pl
 def _repository_of(p: Path, cache: dict[Path, Repository]) -> Repository | None:
     from ._config import find_root
 
-    root = find_root(p)
+    root = find_root(p.parent if p.is_symlink() else p)  # a link is where it is, not where it leads
     if root is None:
         return None
     if root not in cache:

@@ -27,7 +27,12 @@ from .seal import load_signer, sign_options
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path, exists=True))
 @env_filter_option
 @click.option("--dry-run", is_flag=True, help="Print the plan; needs no private key.")
-@click.option("--commit", "commit", is_flag=True, help="Make one git commit of the re-sealed files.")
+@click.option(
+    "--commit",
+    "commit",
+    is_flag=True,
+    help="Make one git commit of the re-sealed files (with those an interrupted --commit run re-sealed).",
+)
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: one per core).")
 @identity_option
 @sign_options
@@ -50,51 +55,52 @@ def reseal(
     are signed again) or --drop-signature.
     """
     from .._identities import find_identities
-    from .._rotation import check_clean, git_commit, make_plan
+    from .._rotation import Summary, git_commit, make_plan, prepare_commit
     from .._rotation import reseal as run
     from ..errors import SealerError
 
     cfg = repo_config()
     plan = make_plan(cfg, paths, env)
     if dry_run:
-        if output == "json":
-            emit_json(plan.to_dict())
-            return
-        for f in plan.files:
-            for (old, new), n in f.moves.items():
-                click.echo(f"{f.rel}: {n} value(s) {'+'.join(old)} -> {'+'.join(new)}")
-        note(f"{plan.stale} of {plan.values_total} value(s) in {len(plan.files)} file(s) would be re-sealed")
+        _dry_run(cfg, plan, output)
         return
-    if not plan.files:
+    # With --commit, files an interrupted run re-sealed (no longer in the plan) join this commit.
+    journal, earlier = prepare_commit(cfg, plan) if commit else (None, [])
+    if not plan.files and not earlier:
+        if journal is not None:
+            journal.prune()
         note(f"nothing to re-seal: all {plan.values_total} value(s) are sealed to the current keys")
         if output == "json":
-            emit_json({"files": 0, "values": 0, "seconds": 0, "by_kid": {}, "failed": []})
+            emit_json({"files": 0, "values": 0, "seconds": 0, "by_kid": {}, "failed": [], "resumed": []})
         return
-    if commit:
-        check_clean(cfg, plan)
-    key = load_signer(sign_with)
-    ids = find_identities(identities)
-    bar = click.progressbar(length=len(plan.files), label="re-sealing", file=sys.stderr) if is_tty() else None
-    with bar if bar is not None else contextlib.nullcontext():
-        summary = run(
-            cfg,
-            plan,
-            ids.for_kid,
-            workers=jobs,
-            progress=(lambda _r: bar.update(1)) if bar else None,
-            sign_with=key,
-            drop_signature=drop_signature,
-        )
-    sha = git_commit(cfg, plan, summary) if commit and summary.files else ""
-    _audit_reseal(plan, summary, sha)
+    summary = Summary(0, 0, 0.0, {}, [])
+    if plan.files:
+        key = load_signer(sign_with)
+        ids = find_identities(identities)
+        bar = click.progressbar(length=len(plan.files), label="re-sealing", file=sys.stderr) if is_tty() else None
+        with bar if bar is not None else contextlib.nullcontext():
+            summary = run(
+                cfg,
+                plan,
+                ids.for_kid,
+                workers=jobs,
+                progress=(lambda _r: bar.update(1)) if bar else None,
+                sign_with=key,
+                drop_signature=drop_signature,
+                journal=journal,
+            )
+    sha = git_commit(cfg, plan, summary, journal, earlier) if journal is not None else ""
+    _audit_reseal(plan, summary, sha, earlier)
     if output == "json":
-        emit_json({**summary.to_dict(), "commit": sha})
+        emit_json({**summary.to_dict(), "commit": sha, "resumed": [f.rel for f in earlier]})
     else:
         kids = ", ".join(f"{k}: {n}" for k, n in sorted(summary.by_kid.items()))
         note(
             f"re-sealed {summary.values} value(s) in {summary.files} file(s) in {summary.seconds:.2f} s"
             f"{f' (moved off {kids})' if kids else ''}"
         )
+        if earlier:
+            note(f"{len(earlier)} file(s) re-sealed by an earlier, interrupted run go into the commit too")
         if sha:
             note(f"committed {sha[:12]}")
         for r in summary.failed:
@@ -102,6 +108,28 @@ def reseal(
             note(r.error or f"{r.rel}: changed on disk during the reseal; left alone, run again")
     if summary.failed:
         raise SealerError(f"{len(summary.failed)} file(s) not re-sealed; see above")
+
+
+def _dry_run(cfg: Any, plan: Any, output: str) -> None:
+    from .._rotation import Journal, interrupted
+    from ..errors import InputError
+
+    if output == "json":
+        emit_json(plan.to_dict())
+        return
+    for f in plan.files:
+        for (old, new), n in f.moves.items():
+            click.echo(f"{f.rel}: {n} value(s) {'+'.join(old)} -> {'+'.join(new)}")
+    note(f"{plan.stale} of {plan.values_total} value(s) in {len(plan.files)} file(s) would be re-sealed")
+    try:
+        earlier = interrupted(Journal.of(cfg), cfg, plan)
+    except InputError:  # not a git repository: no --commit, so nothing awaits one
+        return
+    if earlier:
+        note(
+            f"{len(earlier)} file(s) re-sealed by an interrupted reseal --commit are not committed yet"
+            f" (e.g. {earlier[0].rel}); reseal --commit commits them"
+        )
 
 
 @click.command(context_settings=CONTEXT)
@@ -118,29 +146,22 @@ def status(env: str | None, output: str) -> None:
         emit_json([s.to_dict() for s in envs])
     else:
         for s in envs:
-            click.echo(f"{s.env}: {s.values} value(s) in {s.files} file(s)")
-            for k in s.keys:
-                held = s.values_per_kid.get(k["kid"], 0)
-                role = " recovery" if k["role"] == "recovery" else ""
-                click.echo(f"  key {k['kid']}  {k['state']:<8}{role}  {k['age_days']:>7.1f} days  {held} value(s)")
-            for kid, files in s.files_on_retiring.items():
-                click.echo(f"  still on retiring key {kid}: {len(files)} file(s), e.g. {files[0]}")
-            for v in s.old_values[:10]:
-                click.echo(f"  too old: {v.file} {v.path} ({v.age_days:.0f} days)")
-            for v in s.revoked_values[:10]:
-                click.echo(f"  revoked: {v.file} {v.path}")
-            for b in s.breaches:
-                click.echo(f"  POLICY BREACH: {b}")
+            for line in s.text_lines():
+                click.echo(line)
     breaches = sum(len(s.breaches) for s in envs)
     if breaches:
         raise SealerError(f"policy breached in {sum(1 for s in envs if s.breaches)} environment(s)")
 
 
-def _audit_reseal(plan: Any, summary: Any, sha: str) -> None:
+def _audit_reseal(plan: Any, summary: Any, sha: str, earlier: list[Any]) -> None:
     from .._audit import Event, git_head
 
     head = sha or git_head(Path.cwd())
     events = []
+    for f in earlier:  # re-sealed (and audited) by the interrupted run; committed now
+        moves = ", ".join(f"{'+'.join(o)} -> {'+'.join(n)}" for o, n in f.moves)
+        reason = f"{moves} (re-sealed by an interrupted run, committed now)"
+        events.append(Event("reseal", env=f.env, file=f.rel, kids=plan.current[f.env], commit=head, reason=reason))
     for r in summary.results:
         f = next(p for p in plan.files if p.rel == r.rel)
         if r.resealed:

@@ -69,7 +69,7 @@ def seal(
     writes stdout (needs --env). A change to a signed document needs --sign-with (or
     --drop-signature); --sign-with on an unchanged file adds or renews its signatures.
     """
-    from .._seal import seal_file, seal_text, signing_for, target
+    from .._seal import out_target, seal_file, seal_text, signing_for, target
     from ..errors import UsageError
 
     if out is not None and len(files) != 1:
@@ -80,7 +80,8 @@ def seal(
     if files == (Path("-"),):
         if env is None:
             raise UsageError("sealing stdin needs --env")
-        t = target(cfg, None, env)
+        # Into -o FILE: sealed for an environment out's path rule agrees with, by out's value rule.
+        t = out_target(cfg, None, env, out)[0] if out is not None and str(out) != "-" else target(cfg, None, env)
         signing = signing_for(cfg, t.env, key, drop=drop_signature)
         text = _stdin_text()
         new, report = seal_text(text, "<stdin>", env=t.env, recipients=t.recipients, scope=scope, signing=signing)
