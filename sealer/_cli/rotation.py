@@ -55,7 +55,8 @@ def reseal(
     are signed again) or --drop-signature.
     """
     from .._identities import find_identities
-    from .._rotation import Summary, git_commit, make_plan, prepare_commit
+    from .._reseal_commit import git_commit, prepare_commit
+    from .._rotation import Summary, make_plan
     from .._rotation import reseal as run
     from ..errors import SealerError
 
@@ -111,7 +112,7 @@ def reseal(
 
 
 def _dry_run(cfg: Any, plan: Any, output: str) -> None:
-    from .._rotation import Journal, interrupted
+    from .._reseal_commit import Journal, interrupted
     from ..errors import InputError
 
     if output == "json":
