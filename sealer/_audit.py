@@ -3,8 +3,17 @@
 Why a chain: an audit log is only worth keeping if a later reader can tell that nobody edited,
 removed or reordered what it says. Each line carries the hash of the line before it and its own
 hash, so `verify` names the first line that was tampered with. A chain alone cannot reveal lines
-cut off the *end*: keep the head hash that `verify` prints somewhere else (a ticket, a log
-collector) and check it later with `verify --head`.
+cut off the *end* (or an emptied, replaced or recreated file), so the head is also kept outside
+the file: the CLI's writes keep an *anchor* (the last entry it wrote, its hash and place) under
+the user's config dir, which `verify` compares against; the controller exports its head on
+/metrics and in its log, to be checked with `verify --head`. A writer that finds its anchored
+entry gone still appends, but leaves the anchor where it was, so the loss stays visible.
+
+A torn line (a write cut short by a crash or a full disk) is chained to by the next append, which
+hashes its raw bytes: `verify` checks through it and reports it.
+
+Plaintext is released only after its audit line is written (`record_release`): when the log
+cannot be written, unseal and exec stop, unless SEALER_AUDIT=best-effort says to go on.
 
 Line format (ASCII JSON, members in this order, no spaces)::
 
@@ -30,30 +39,38 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
 from ._format.token import find_tokens
-from .errors import SealerError
+from .errors import SealerError, UsageError
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from Python 3.12
 
 __all__ = [
     "GENESIS",
+    "Anchor",
     "AuditError",
     "AuditInvalid",
     "AuditLog",
     "Event",
     "EventFields",
+    "Head",
     "Verification",
+    "anchor_path",
     "default_actor",
     "default_path",
     "git_head",
+    "is_off",
     "kids_in",
+    "load_anchor",
+    "policy",
+    "reanchor",
     "record",
+    "record_release",
     "try_record",
     "try_record_events",
     "verify",
@@ -66,9 +83,12 @@ MAX_PATH = 4096
 MAX_LINE = 64 * 1024  # a line longer than this is not ours: reading the tail stops there
 _EVENT = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _KID = re.compile(r"[0-9a-f]{16}")
+_HASH = re.compile(r"[0-9a-f]{64}")
 _HASH_TAIL = re.compile(rb',"hash":"([0-9a-f]{64})"\}')
 _FIELDS = ("seq", "time", "actor", "event", "env", "file", "kids", "commit", "result", "reason", "prev", "hash")
 _OFF = ("off", "none", "-")
+POLICIES = ("required", "best-effort")  # SEALER_AUDIT: what unseal and exec do when the log cannot be written
+ANCHORS_DIR = "audit-anchors"  # under the user's config dir, next to the default log
 
 
 class AuditError(SealerError):
@@ -94,6 +114,31 @@ class Event:
     time: float | None = None  # None: now
 
 
+@dataclass(frozen=True)
+class Head:
+    """A place in a log's chain: the last entry's number and the hash the next line chains to
+    (0 and GENESIS for an empty or missing log)."""
+
+    entries: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """The last entry the CLI wrote to a log, kept outside it (`anchor_path`): its number, hash and
+    byte range. Written only while the log still holds the previous anchored entry."""
+
+    path: Path  # the anchor file
+    log: str
+    entry: int
+    hash: str
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"file": str(self.path), "entry": self.entry, "hash": self.hash}
+
+
 @dataclass
 class Verification:
     """The outcome of `verify`: ok, or the first bad line (1-based) and why."""
@@ -104,7 +149,10 @@ class Verification:
     head: str | None  # hash of the last good line
     line: int | None = None
     error: str | None = None
-    hashes: list[str] = field(default_factory=list, repr=False)
+    hashes: list[str] = field(default_factory=list, repr=False)  # per line read, in order
+    torn: list[int] = field(default_factory=list)  # torn lines checked through (the next line chains to them)
+    anchor: Anchor | None = None  # what it was compared with
+    hint: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -114,6 +162,8 @@ class Verification:
             "head": self.head,
             "line": self.line,
             "error": self.error,
+            "torn": self.torn,
+            "anchor": self.anchor.to_dict() if self.anchor is not None else None,
         }
 
 
@@ -147,13 +197,94 @@ def default_path(environ: Mapping[str, str] | None = None) -> Path | None:
     """`$SEALER_AUDIT_LOG`, else `audit.log` in the user's sealer config dir; None if set to `off`."""
     env = os.environ if environ is None else environ
     value = env.get("SEALER_AUDIT_LOG", "").strip()
-    if value.lower() in _OFF:
+    if is_off(value):
         return None
     if value:
         return Path(value)
     from ._identities import user_config_dir
 
     return user_config_dir(env) / "audit.log"
+
+
+def is_off(value: str) -> bool:
+    """Whether a log setting (SEALER_AUDIT_LOG, the controller's --audit-log) says "no log"."""
+    return value.strip().lower() in _OFF
+
+
+def policy(environ: Mapping[str, str] | None = None) -> str:
+    """`$SEALER_AUDIT`: `required` (the default: no plaintext without its audit line) or
+    `best-effort` (warn and go on). Anything else is refused rather than guessed at."""
+    env = os.environ if environ is None else environ
+    raw = env.get("SEALER_AUDIT", "")
+    value = raw.strip().lower() or "required"
+    if value not in POLICIES:
+        raise UsageError(
+            f"SEALER_AUDIT={raw!r} is neither required nor best-effort",
+            hint="unset it to require the audit log; SEALER_AUDIT_LOG=off turns the log off",
+        )
+    return value
+
+
+def anchor_path(log: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Path:
+    """Where the CLI keeps the anchor of `log`: one small file per log (named by its absolute
+    path) under `audit-anchors/` in the user's sealer config dir, so the anchor is neither cut,
+    emptied nor restored with the log."""
+    from ._identities import user_config_dir
+
+    target = Path(os.path.abspath(log))
+    target = target.parent.resolve() / target.name  # the log itself is never followed (O_NOFOLLOW)
+    key = hashlib.sha256(os.fsencode(target)).hexdigest()[:32]
+    return user_config_dir(environ) / ANCHORS_DIR / f"{key}.json"
+
+
+def load_anchor(log: str | os.PathLike[str], *, path: Path | None = None) -> Anchor | None:
+    """The anchor kept for `log` (None: this user's sealer never wrote it). Raises AuditError if
+    the anchor file is unreadable or not one."""
+    where = path if path is not None else anchor_path(log)
+    try:
+        raw = where.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise AuditError(f"cannot read the audit anchor: {e.strerror}", file=str(where)) from None
+    obj = _parse(raw)
+    fields = ("entry", "start", "end")
+    if (
+        obj is None
+        or not all(type(obj.get(k)) is int for k in fields)
+        or not isinstance(obj.get("hash"), str)
+        or not isinstance(obj.get("log"), str)
+    ):
+        raise AuditError("the audit anchor is not one (edited or damaged)", file=str(where))
+    entry, start, end = (obj[k] for k in fields)
+    assert isinstance(entry, int) and isinstance(start, int) and isinstance(end, int)
+    if not (entry >= 1 and 0 <= start < end and _HASH.fullmatch(str(obj["hash"]))):
+        raise AuditError("the audit anchor is not one (edited or damaged)", file=str(where))
+    return Anchor(where, str(obj["log"]), entry, str(obj["hash"]), start, end)
+
+
+def _save_anchor(where: Path, log: Path, head: Head, start: int, end: int) -> None:
+    from ._fsio import atomic_write
+
+    body = {"log": str(log), "entry": head.entries, "hash": head.hash, "start": start, "end": end}
+    try:
+        where.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write(where, json.dumps(body).encode() + b"\n", mode=0o600)
+    except OSError as e:
+        raise AuditError(f"cannot update the audit anchor: {e.strerror}", file=str(where)) from None
+
+
+def _anchor_problem(fd: int, anchor: Anchor, size: int) -> str | None:
+    """Why the open log no longer holds the anchored entry at its place, or None if it does."""
+    gone = f"no longer holds entry {anchor.entry} ({anchor.hash[:16]}…) that sealer wrote to it"
+    if size < anchor.end:
+        return f"{gone}: it was cut, emptied, replaced or recreated"
+    raw = os.pread(fd, anchor.end - anchor.start, anchor.start)
+    before = os.pread(fd, 1, anchor.start - 1) if anchor.start > 0 else b"\n"
+    split = _split_hash(raw[:-1]) if raw.endswith(b"\n") and before == b"\n" else None
+    if split is None or split[1] != anchor.hash or hashlib.sha256(split[0]).hexdigest() != anchor.hash:
+        return f"{gone}: it was replaced, rewritten or restored from another copy"
+    return None
 
 
 def kids_in(text: str) -> tuple[str, ...]:
@@ -265,12 +396,45 @@ def _count_lines(fd: int) -> int:
         offset += len(chunk)
 
 
-class AuditLog:
-    """An append-only audit file. Opened per append, so many processes can share it."""
+def _position(fd: int) -> tuple[str, int, bytes]:
+    """Where the next line goes: the hash it chains to, its `seq`, and the bytes to write first
+    (a newline after a torn last line, so the torn bytes stay a line of their own)."""
+    last, complete = _tail(fd)
+    if last is None:
+        return GENESIS, 1, b""
+    prefix = b"" if complete else b"\n"
+    split = _split_hash(last)
+    parsed = _parse(last) if split is not None else None
+    last_seq = parsed.get("seq") if parsed is not None else None
+    if split is not None and type(last_seq) is int:
+        return split[1], last_seq + 1, prefix
+    # A damaged tail: chain to its raw bytes, which `verify` then checks through, and number by
+    # position.
+    return hashlib.sha256(last).hexdigest(), _count_lines(fd) + (1 if complete else 2), prefix
 
-    def __init__(self, path: str | os.PathLike[str], *, actor: str | None = None) -> None:
+
+class AuditLog:
+    """An append-only audit file. Opened per append, so many processes can share it.
+
+    `anchor`: the anchor file to keep (the CLI's, `anchor_path`); it is moved to each new head only
+    while the log still holds the entry it names, else left where it was and `warnings` says so.
+    `on_append`: called with the new head after each append (the controller exports it).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        actor: str | None = None,
+        anchor: Path | None = None,
+        on_append: Callable[[Head], None] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.actor = actor or default_actor()
+        self.anchor = anchor
+        self.on_append = on_append
+        self.last: Head | None = None  # the head after the last append
+        self.warnings: list[str] = []  # of the last append: the anchor's problems
 
     def append(self, event: Event) -> str:
         """Append one event; returns its hash. Raises AuditError if it cannot be written."""
@@ -278,12 +442,15 @@ class AuditLog:
         assert head is not None
         return head
 
-    def append_many(self, events: Iterable[Event]) -> str | None:
+    def append_many(self, events: Iterable[Event], *, reanchor: bool = False) -> str | None:
         """Append events in order, under one lock, in one write and one fsync; returns the new head.
 
         One write per batch keeps a controller that unseals 1,000 files from paying 1,000 fsyncs.
+        `reanchor`: move the anchor to the new head even if the log lost the entry it named
+        (`sealer audit verify --reanchor`, after a person looked).
         """
         batch = list(events)
+        self.warnings = []
         if not batch:
             return None
         import fcntl
@@ -298,37 +465,70 @@ class AuditLog:
         except OSError as e:
             raise AuditError(f"cannot open the audit log: {e.strerror}", file=str(self.path)) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            last, complete = _tail(fd)
-            prefix = b"" if complete else b"\n"  # a torn last line stays visible to verify, alone
-            if last is None:
-                prev, seq = GENESIS, 1
-            else:
-                split = _split_hash(last) if complete else None
-                parsed = _parse(last) if split is not None else None
-                last_seq = parsed.get("seq") if parsed is not None else None
-                if split is not None and isinstance(last_seq, int):
-                    prev, seq = split[1], last_seq + 1
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                prev, seq, prefix = _position(fd)
+                size = os.fstat(fd).st_size
+                problem = None if self.anchor is None or reanchor else self._anchor_problem(fd, size)
+                out = [prefix]
+                for ev in batch:
+                    line, prev = _line(seq, ev, self.actor, prev)
+                    out.append(line)
+                    seq += 1
+                data = b"".join(out)
+                written = os.write(fd, data)
+                if written != len(data):
+                    raise AuditError("short write to the audit log (disk full?)", file=str(self.path))
+                os.fsync(fd)
+            except OSError as e:
+                raise AuditError(f"cannot write the audit log: {e.strerror}", file=str(self.path)) from None
+            head = Head(seq - 1, prev)
+            self.last = head
+            if self.anchor is not None:
+                if problem is not None:
+                    self.warnings.append(
+                        f"warning: {self.path}: the audit log {problem}; its anchor stays on that entry "
+                        "(sealer audit verify says more)"
+                    )
                 else:
-                    # A damaged tail: chain to its raw bytes so the damage stays detectable, and
-                    # number by position.
-                    prev = hashlib.sha256(last).hexdigest()
-                    seq = _count_lines(fd) + (1 if complete else 2)
-            out = [prefix]
-            for ev in batch:
-                line, prev = _line(seq, ev, self.actor, prev)
-                out.append(line)
-                seq += 1
-            data = b"".join(out)
-            written = os.write(fd, data)
-            if written != len(data):
-                raise AuditError("short write to the audit log (disk full?)", file=str(self.path))
-            os.fsync(fd)
-            return prev
-        except OSError as e:
-            raise AuditError(f"cannot write the audit log: {e.strerror}", file=str(self.path)) from None
+                    end = size + len(data)  # O_APPEND under our lock: the batch ends the file
+                    try:
+                        _save_anchor(self.anchor, self.path, head, end - len(out[-1]), end)
+                    except AuditError as e:
+                        self.warnings.append(f"warning: {e}")
         finally:
             os.close(fd)  # closing releases the lock
+        if self.on_append is not None:
+            self.on_append(head)
+        return prev
+
+    def _anchor_problem(self, fd: int, size: int) -> str | None:
+        assert self.anchor is not None
+        try:
+            anchor = load_anchor(self.path, path=self.anchor)
+        except AuditError as e:
+            return f"cannot be checked against its anchor ({e})"
+        return None if anchor is None else _anchor_problem(fd, anchor, size)
+
+    def head(self) -> Head:
+        """The log's head as the next append would chain to it (0 and GENESIS if there is no log);
+        read under a shared lock, without writing."""
+        import fcntl
+
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError:
+            return Head(0, GENESIS)
+        except OSError as e:
+            raise AuditError(f"cannot read the audit log: {e.strerror}", file=str(self.path)) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            prev, seq, _prefix = _position(fd)
+        except OSError as e:
+            raise AuditError(f"cannot read the audit log: {e.strerror}", file=str(self.path)) from None
+        finally:
+            os.close(fd)
+        return Head(seq - 1, prev)
 
 
 def _parse(raw: bytes) -> dict[str, object] | None:
@@ -358,27 +558,36 @@ def _shape_error(obj: dict[str, object]) -> str | None:
     return None
 
 
-def verify(path: str | os.PathLike[str], *, head: str | None = None) -> Verification:
-    """Check every line; stop at the first bad one. `head`: a hash that must still be in the log.
+def verify(path: str | os.PathLike[str], *, head: str | None = None, anchor: Anchor | None = None) -> Verification:
+    """Check every line; stop at the first bad one. `head`: a hash that must still be in the log;
+    `anchor`: the CLI's anchor for it (`load_anchor`), whose entry must still be at its place.
 
     A line is bad when it is not a complete JSON line of the audit shape (truncated, edited into
     nonsense), its hash does not match its content (edited), its `seq` is not its line number, or
-    its `prev` is not the previous line's hash (a line removed, inserted or moved).
+    its `prev` is not the previous line's hash (a line removed, inserted or moved). One exception:
+    a *torn* line (a write cut short, then chained to by the next append, which hashes its raw
+    bytes) is checked through and listed in `torn`, so the rest of the log is still verified.
     """
     name = os.fspath(path)
+    result = Verification(name, True, 0, None, anchor=anchor)
     try:
         f = open(name, "rb")  # noqa: SIM115 - closed below; reading line by line
     except FileNotFoundError:
-        raise AuditError("no such audit log", file=name) from None
+        if anchor is None:
+            raise AuditError("no such audit log", file=name) from None
+        why = f"no such audit log, but sealer wrote entry {anchor.entry} to it (deleted or moved)"
+        return _anchor_failed(result, 1, why)
     except OSError as e:
         raise AuditError(f"cannot read the audit log: {e.strerror}", file=name) from None
-    result = Verification(name, True, 0, None)
     prev = GENESIS
+    torn: tuple[int, bytes] | None = None  # a damaged line waiting for the next one to chain to it
     with f:
         for n, raw in enumerate(f, start=1):
             result.lines = n
 
-            def bad(why: str, n: int = n) -> Verification:
+            def bad(why: str, n: int = n, torn: tuple[int, bytes] | None = torn) -> Verification:
+                if torn is not None:  # nothing chains to the damaged line before: that one is first
+                    n, why = torn[0], "is not an audit entry (truncated or edited)"
                 result.ok, result.line, result.error = False, n, f"line {n}: {why}"
                 return result
 
@@ -388,7 +597,11 @@ def verify(path: str | os.PathLike[str], *, head: str | None = None) -> Verifica
             split = _split_hash(raw)
             obj = _parse(raw)
             if split is None or obj is None:
-                return bad("is not an audit entry (truncated or edited)")
+                if torn is not None:
+                    return bad("")
+                torn = (n, raw)
+                result.hashes.append(hashlib.sha256(raw).hexdigest())
+                continue
             shape = _shape_error(obj)
             if shape:
                 return bad(f"{shape} (edited)")
@@ -398,12 +611,34 @@ def verify(path: str | os.PathLike[str], *, head: str | None = None) -> Verifica
             seq = obj["seq"]
             if seq != n:
                 return bad(f"holds entry {seq} where entry {n} belongs (a line was removed, inserted or moved)")
+            if torn is not None:
+                prev = result.hashes[-1]
             if obj["prev"] != prev:
                 where = "the start of the log" if n == 1 else f"line {n - 1}"
                 return bad(f"does not follow {where} (a line before it was removed, replaced or moved)")
+            if torn is not None:
+                result.torn.append(torn[0])
+                torn = None
             prev = claimed
             result.head = claimed
             result.hashes.append(claimed)
+    if torn is not None:
+        result.ok, result.line = False, torn[0]
+        result.error = f"line {torn[0]}: is not an audit entry (truncated or edited)"
+        return result
+    if anchor is not None:
+        if result.lines < anchor.entry:
+            ends = "is empty" if result.lines == 0 else f"ends at line {result.lines}"
+            why = "emptied or recreated" if result.lines == 0 else "lines were cut off its end, or it is an older copy"
+            why = f"the log {ends}, but sealer wrote entry {anchor.entry} to it: {why}"
+            return _anchor_failed(result, result.lines + 1, why)
+        if result.hashes[anchor.entry - 1] != anchor.hash:
+            return _anchor_failed(
+                result,
+                anchor.entry,
+                f"line {anchor.entry} is not the entry sealer wrote there ({anchor.hash[:16]}…): "
+                "the log was cut and written again, replaced, recreated or restored from another copy",
+            )
     if head is not None and head not in result.hashes:
         result.ok = False
         result.line = result.lines + 1
@@ -412,6 +647,38 @@ def verify(path: str | os.PathLike[str], *, head: str | None = None) -> Verifica
             f"(or it was rewritten) after line {result.lines}"
         )
     return result
+
+
+def _anchor_failed(result: Verification, line: int, why: str) -> Verification:
+    result.ok, result.line, result.error = False, line, why
+    result.hint = f"if it was moved or rotated on purpose: sealer audit verify {result.path} --reanchor"
+    return result
+
+
+def reanchor(path: str | os.PathLike[str], *, head: str | None = None) -> AuditLog:
+    """`sealer audit verify --reanchor`: accept the log as it is after a person looked into a
+    failed anchor check. The chain must be whole (a broken log is moved aside, not re-anchored);
+    an `anchor` entry saying what the old anchor named and why it failed is appended, and anchored.
+    Returns the log (its `last` head and `warnings`)."""
+    target = Path(path)
+    try:
+        old = load_anchor(target)
+    except AuditError:
+        old = None  # a damaged anchor is what is being replaced
+    why: str | None = "the log was missing"
+    if target.exists():
+        chain = verify(target, head=head)
+        if not chain.ok:
+            raise AuditInvalid(
+                chain.error or "invalid",
+                file=str(target),
+                hint="a broken log is not re-anchored: move it aside, then --reanchor starts a new one",
+            )
+        why = verify(target, anchor=old).error if old is not None else None
+    reason = "anchor set" if old is None else f"anchor moved from entry {old.entry} ({old.hash[:16]}…)"
+    log = AuditLog(target, actor=os.environ.get("SEALER_ACTOR") or None, anchor=anchor_path(target))
+    log.append_many([Event("anchor", reason=f"{reason}: {why}" if why else reason)], reanchor=True)
+    return log
 
 
 class EventFields(TypedDict, total=False):
@@ -426,9 +693,32 @@ class EventFields(TypedDict, total=False):
     actor: str | None  # None: $SEALER_ACTOR, else `default_actor()`
 
 
-def record(event: str, *, path: str | os.PathLike[str] | None = None, **fields: Unpack[EventFields]) -> None:
-    """Append one event to `path` (default: `default_path()`); nothing when the log is off."""
-    _append([Event(event, **fields)], path)
+def record(event: str, *, path: str | os.PathLike[str] | None = None, **fields: Unpack[EventFields]) -> list[str]:
+    """Append one event to `path` (default: `default_path()`); nothing when the log is off.
+    Raises AuditError if it cannot be written; returns the anchor's warnings."""
+    return _append([Event(event, **fields)], path)
+
+
+def record_release(
+    events: Sequence[Event], *, path: str | os.PathLike[str] | None = None, withheld: str = "nothing was unsealed"
+) -> str | None:
+    """The audit lines of plaintext about to be released (unseal, exec): written first, or the
+    release does not happen. An unwritable log raises AuditError (fail closed, as Vault refuses a
+    request no audit device can record) unless SEALER_AUDIT=best-effort, which returns a warning
+    instead; SEALER_AUDIT_LOG=off writes nothing. `withheld`: what the error says did not happen.
+    Returns warnings for stderr, or None."""
+    mode = policy()
+    try:
+        warnings = _append(events, path)
+    except AuditError as e:
+        if mode == "best-effort":
+            return f"warning: {e}; going on without an audit line (SEALER_AUDIT=best-effort)"
+        raise AuditError(
+            f"{e.message}; {withheld}",
+            file=e.file,
+            hint="make the log writable, or set SEALER_AUDIT=best-effort to go on without a record",
+        ) from None
+    return "\n".join(warnings) or None
 
 
 def try_record(
@@ -438,8 +728,10 @@ def try_record(
     repo: str | os.PathLike[str] | None = None,
     **fields: Unpack[EventFields],
 ) -> str | None:
-    """`record` for the CLI: an unwritable audit log must not undo a finished seal, so this returns
-    a warning for stderr instead of raising. `repo`: fill `commit` from that repository's HEAD."""
+    """`record` for the CLI's other commands: their work is done (and, for seal, set, reseal and
+    the key commands, visible in git) by the time the line is written, and an unwritable log must
+    not undo it, so this returns a warning for stderr instead of raising. `repo`: fill `commit`
+    from that repository's HEAD."""
     if fields.get("commit") is None and repo is not None:
         fields["commit"] = git_head(Path(repo))
     return try_record_events([Event(event, **fields)], path=path)
@@ -451,16 +743,20 @@ def try_record_events(
     path: str | os.PathLike[str] | None = None,
     actor: str | None = None,
 ) -> str | None:
-    """Many events in one append (one lock, one fsync): `reseal` of 1,000 files. Returns a warning
-    instead of raising, like `try_record`."""
+    """Many events in one append (one lock, one fsync): `reseal` of 1,000 files. Returns warnings
+    (one a line) instead of raising, like `try_record`."""
     try:
-        _append(events, path, actor)
+        warnings = _append(events, path, actor)
     except AuditError as e:
         return f"warning: {e}"
-    return None
+    return "\n".join(warnings) or None
 
 
-def _append(events: Sequence[Event], path: str | os.PathLike[str] | None, actor: str | None = None) -> None:
+def _append(events: Sequence[Event], path: str | os.PathLike[str] | None, actor: str | None = None) -> list[str]:
+    """The CLI's append: to `path` or the default log, keeping this user's anchor for it."""
     target = Path(path) if path is not None else default_path()
-    if target is not None and events:
-        AuditLog(target, actor=actor or os.environ.get("SEALER_ACTOR") or None).append_many(events)
+    if target is None or not events:
+        return []
+    log = AuditLog(target, actor=actor or os.environ.get("SEALER_ACTOR") or None, anchor=anchor_path(target))
+    log.append_many(events)
+    return log.warnings

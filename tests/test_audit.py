@@ -152,7 +152,7 @@ def test_torn_tail_stays_visible_after_the_next_append(tmp_path: Path) -> None:
     stored = log.read_bytes().splitlines()
     assert len(stored) == 4 and json.loads(stored[3])["event"] == "seal"
     result = verify(log)
-    assert not result.ok and result.line == 3
+    assert result.ok and result.torn == [3] and result.lines == 4  # reported, and checked through
 
 
 def _writer(path: str, who: int, n: int) -> None:
@@ -245,3 +245,70 @@ def test_cli_helpers_default_path_off_switch_and_warnings(tmp_path: Path, monkey
     (tmp_path / "a-dir").mkdir()
     warning = try_record("seal", env="prod")
     assert warning is not None and warning.startswith("warning: ") and "audit log" in warning
+
+
+def _torn_log(path: Path) -> list[bytes]:
+    """Lines 1-2, line 3 torn by a crash mid-write, then three appends (lines 4-6) chaining to it."""
+    lines = write_log(path, 3)
+    path.write_bytes(b"".join(lines[:2]) + lines[2][:50])
+    log = AuditLog(path, actor="bob@ci")
+    for i in range(3):
+        log.append(Event("seal", env="prod", file=f"deploy/prod/after{i}.yaml"))
+    return path.read_bytes().splitlines(keepends=True)
+
+
+def test_verify_checks_through_a_torn_line_and_reports_it(registered: None, tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    lines = _torn_log(log)
+    assert len(lines) == 6
+    result = verify(log)
+    assert result.ok, result.error
+    assert result.torn == [3] and result.lines == 6 and result.head == json.loads(lines[5])["hash"]
+    r = sealer("audit", "verify", str(log))
+    assert r.returncode == 0 and "ok, 5 entries, 1 torn line" in r.stdout
+    warned = f"warning: {log}: line 3: torn (a write was cut short); the entry after it chains to its bytes"
+    assert r.stderr.strip() == warned
+    out = json.loads(sealer("audit", "verify", str(log), "--output", "json").stdout)
+    assert out["ok"] is True and out["torn"] == [3]
+
+    # The lines after the torn one are still checked: an edit there is named, not hidden behind it.
+    edited = [*lines[:4], lines[4].replace(b"after1.yaml", b"other.yaml"), *lines[5:]]
+    log.write_bytes(b"".join(edited))
+    result = verify(log)
+    assert not result.ok and result.line == 5, result.error
+    r = sealer("audit", "verify", str(log))
+    assert r.returncode == 1 and "line 5: its hash does not match" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("damage", "bad_line"),
+    [
+        ("replace-torn-bytes", 3),  # the next line chains to the torn bytes: other bytes do not fit
+        ("second-torn-line", 3),  # two damaged lines in a row: the first is confirmed by nothing
+        ("drop-line-after", 3),  # nothing left that chains to the torn bytes
+    ],
+)
+def test_a_torn_line_is_only_passed_when_the_next_line_chains_to_its_bytes(
+    tmp_path: Path, damage: str, bad_line: int
+) -> None:
+    log = tmp_path / "audit.log"
+    lines = _torn_log(log)
+    if damage == "replace-torn-bytes":
+        lines[2] = b'{"seq":3,"time":"1999\n'
+    elif damage == "second-torn-line":
+        lines[3] = lines[3][:30] + b"\n"
+    elif damage == "drop-line-after":
+        lines = lines[:3]
+    log.write_bytes(b"".join(lines))
+    result = verify(log)
+    assert not result.ok and result.line == bad_line, result.error
+    assert result.error == f"line {bad_line}: is not an audit entry (truncated or edited)"
+
+
+def test_a_last_line_cut_only_before_its_newline_is_chained_as_it_is(tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    lines = write_log(log, 3)
+    log.write_bytes(b"".join(lines)[:-1])  # the entry is whole; only its newline was lost
+    AuditLog(log).append(Event("seal"))
+    result = verify(log)
+    assert result.ok and result.torn == [] and result.lines == 4, result.error

@@ -103,8 +103,9 @@ def key_out_options(default: str, *, what: str = "the private key") -> Callable[
 
 
 def audit(event: str, **fields: Any) -> None:
-    """One line in the audit log (never a value). A log that cannot be written warns on stderr and
-    does not undo the command's work."""
+    """One line in the audit log (never a value), after the command's work. A log that cannot be
+    written warns on stderr and does not undo that work (which git shows, for seal, set, reseal
+    and the key commands)."""
     from .._audit import try_record
 
     warning = try_record(event, repo=Path.cwd(), **fields)
@@ -113,9 +114,21 @@ def audit(event: str, **fields: Any) -> None:
 
 
 def audit_many(events: list[Any]) -> None:
+    """`audit` for many events in one append (reseal)."""
     from .._audit import try_record_events
 
     warning = try_record_events(events)
+    if warning:
+        note(warning)
+
+
+def audit_release(events: list[Any], *, withheld: str = "nothing was unsealed") -> None:
+    """The audit lines of plaintext about to leave (unseal, exec), written before it does: a log
+    that cannot be written stops the command (`_audit.record_release`: fail closed, unless
+    SEALER_AUDIT=best-effort)."""
+    from .._audit import record_release
+
+    warning = record_release(events, withheld=withheld)
     if warning:
         note(warning)
 

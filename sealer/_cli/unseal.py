@@ -13,7 +13,7 @@ import click
 if TYPE_CHECKING:
     from .._unseal import Unsealed
 
-from ._common import CONTEXT, audit_many, identity_option, note, only_env_option, write_output
+from ._common import CONTEXT, audit_release, identity_option, note, only_env_option, write_output
 
 _allow_env_option = click.option(
     "--allow-env",
@@ -137,8 +137,10 @@ def exec_(
 
 
 def _audit_unseal(files: list[Unsealed], reason: str | None) -> None:
-    """One audit line per unsealed file, written in one append before any plaintext leaves."""
+    """One audit line per unsealed file, written in one append before any plaintext leaves (it is
+    called before rendering, writing or exec): a log that cannot be written stops the command."""
     from .._audit import Event, git_head
 
     head = git_head(Path.cwd())
-    audit_many([Event("unseal", env=u.env, file=u.source, kids=u.kids, commit=head, reason=reason) for u in files])
+    events = [Event("unseal", env=u.env, file=u.source, kids=u.kids, commit=head, reason=reason) for u in files]
+    audit_release(events, withheld="nothing was unsealed" if reason is None else "the command was not run")
