@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ._fsio import fsync_dir, read_private_file
+from ._hardening import forget_environ, harden
 from ._keys import Identity, parse_identity
 from .errors import IdentityError, InputError, KeyFormatError
 
@@ -24,7 +25,11 @@ __all__ = [
     "MAX_IDENTITY_FILE_SIZE",
     "IdentitySet",
     "find_identities",
+    "identity_file_text",
+    "new_passphrase",
     "parse_identity_file",
+    "passphrase",
+    "protect_process",
     "read_identity_file",
     "run_key_command",
     "split_command",
@@ -36,7 +41,27 @@ MAX_IDENTITY_FILE_SIZE = 1 << 20  # 1 MiB: an identity file is a few lines; anyt
 IDENTITY_COMMAND_TIMEOUT = 30.0  # seconds
 
 _NO_HARDLINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
-_SOURCE_NAMES = ("--identity", "SEALER_IDENTITY", "SEALER_IDENTITY_FILE", "SEALER_IDENTITY_COMMAND")
+_ENV_SOURCES = ("SEALER_IDENTITY", "SEALER_IDENTITY_FILE", "SEALER_IDENTITY_COMMAND")
+_SOURCE_NAMES = ("--identity", *_ENV_SOURCES)
+MAX_PASSPHRASE_SIZE = 4096
+
+# The SEALER_IDENTITY* values `protect_process` moved out of this process's environment: where
+# `find_identities` still finds them (a controller retries a key file that is not mounted yet).
+_taken: dict[str, str] = {}
+
+
+def protect_process(environ: Mapping[str, str] | None = None) -> None:
+    """Make this process fit to hold private keys: no core dumps, not traceable (`_hardening.harden`);
+    and when `environ` is its own environment, move SEALER_IDENTITY, SEALER_IDENTITY_FILE and
+    SEALER_IDENTITY_COMMAND out of it, so that no child (a `cmd:` target, a git hook) inherits them
+    or reads them from /proc/PPID/environ. `find_identities` keeps finding them. Idempotent."""
+    harden()
+    if environ is not None and environ is not os.environ:
+        return
+    for name in _ENV_SOURCES:
+        if name in os.environ:
+            _taken[name] = os.environ[name]
+    forget_environ(_ENV_SOURCES)
 
 
 def parse_identity_file(text: str, source: str) -> list[Identity]:
@@ -73,22 +98,27 @@ def read_identity_file(path: str | os.PathLike[str]) -> list[Identity]:
 
 
 def parse_identity_bytes(data: bytes, source: str) -> list[Identity]:
-    """Any identity file a custodian may hold: age-keygen's format, an OpenSSH ed25519 private key,
-    or either of those encrypted with a passphrase in the age scrypt format (so `age -d` opens it)."""
+    """Any identity file a custodian may hold: age-keygen's format, an OpenSSH ed25519 private key
+    (with or without a passphrase), or either of those encrypted with a passphrase in the age scrypt
+    format (so `age -d` opens it). Every error names `source`."""
     if data.startswith(_AGE_MAGIC) or data.lstrip().startswith(_AGE_ARMOR):
         from ._interop.age import decrypt_identity_file
 
-        return parse_identity_bytes(decrypt_identity_file(data, passphrase(source).decode()).encode(), source)
+        secret = passphrase(source)
+        if not secret:
+            raise IdentityError("no passphrase given for this passphrase-protected identity file", file=source)
+        text = decrypt_identity_file(data, secret.decode("utf-8", "replace"), source=source)
+        return parse_identity_bytes(text.encode(), source)
     text = _decode(data, source)
     if text.lstrip().startswith(_OPENSSH):
         from ._keys.ssh import SshEd25519Identity
 
+        key = text.strip()
+        protected = passphrase(source) if SshEd25519Identity.encrypted(key) else None
         try:
-            return [SshEd25519Identity.parse(text.strip())]
+            return [SshEd25519Identity.parse(key, protected)]
         except KeyFormatError as err:
-            if "passphrase" not in str(err):
-                raise KeyFormatError(str(err), file=source) from None
-        return [SshEd25519Identity.parse(text.strip(), passphrase(source))]
+            raise KeyFormatError(err.message, file=source, hint=err.hint) from None
     return parse_identity_file(text, source)
 
 
@@ -97,25 +127,92 @@ _AGE_ARMOR = b"-----BEGIN AGE ENCRYPTED FILE-----"
 _OPENSSH = "-----BEGIN OPENSSH " + "PRIVATE KEY-----"  # split so secret scanners skip this source
 
 
+def _passphrase_file(env: Mapping[str, str]) -> bytes | None:
+    """The first line of the file `SEALER_PASSPHRASE_FILE` names (0600), or None when it is unset."""
+    path = env.get("SEALER_PASSPHRASE_FILE")
+    if not path:
+        return None
+    data = read_private_file(path, what="passphrase file", limit=MAX_PASSPHRASE_SIZE)
+    return data.splitlines()[0] if data.strip() else b""
+
+
 def passphrase(source: str, environ: Mapping[str, str] | None = None) -> bytes:
     """The passphrase of a protected identity file: from `SEALER_PASSPHRASE_FILE`, else asked for on
     the terminal. Never from argv or a plain environment variable, which other processes can read."""
-    env = os.environ if environ is None else environ
-    path = env.get("SEALER_PASSPHRASE_FILE")
-    if path:
-        data = read_private_file(path, what="passphrase file", limit=4096)
-        return data.splitlines()[0] if data.strip() else b""
-    try:
-        tty = open("/dev/tty", "r+")  # noqa: SIM115 - closed below
-    except OSError:
-        raise IdentityError(
-            f"{source} is passphrase-protected and there is no terminal to ask on",
-            hint="set SEALER_PASSPHRASE_FILE to a 0600 file holding the passphrase",
-        ) from None
-    with tty:
-        import getpass
+    from_file = _passphrase_file(os.environ if environ is None else environ)
+    if from_file is not None:
+        return from_file
+    return _ask_terminal([f"passphrase for {source}: "], f"{source} is passphrase-protected")[0]
 
-        return getpass.getpass(f"passphrase for {source}: ", stream=tty).encode()
+
+def new_passphrase(target: str, environ: Mapping[str, str] | None = None) -> bytes:
+    """A passphrase to protect a new identity file with: from `SEALER_PASSPHRASE_FILE`, else asked for
+    twice on the terminal. An empty one, or two that differ, are refused."""
+    secret = _passphrase_file(os.environ if environ is None else environ)
+    if secret is None:
+        prompts = [f"new passphrase for {target}: ", "the same passphrase again: "]
+        first, again = _ask_terminal(prompts, f"{target} needs a passphrase")
+        if first != again:
+            raise IdentityError("the two passphrases differ; nothing was written", file=target)
+        secret = first
+    if not secret:
+        raise IdentityError("an empty passphrase protects nothing; nothing was written", file=target)
+    try:
+        secret.decode("utf-8")
+    except UnicodeDecodeError:
+        raise IdentityError(
+            "the passphrase is not UTF-8 text (age needs text); nothing was written", file=target
+        ) from None
+    return secret
+
+
+def _ask_terminal(prompts: Sequence[str], why: str) -> list[bytes]:
+    """One line per prompt, read from the controlling terminal with echo off (what getpass does,
+    without its fallback to echoing on stdin when there is no terminal)."""
+    import termios
+
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        fd = -1
+    try:
+        saved = termios.tcgetattr(fd) if fd >= 0 else None
+    except termios.error:
+        saved = None
+    if saved is None:
+        if fd >= 0:
+            os.close(fd)
+        raise IdentityError(
+            f"{why} and there is no terminal to ask on",
+            hint="set SEALER_PASSPHRASE_FILE to a 0600 file holding the passphrase",
+        )
+    quiet = list(saved)
+    quiet[3] &= ~termios.ECHO  # lflag
+    answers: list[bytes] = []
+    try:
+        for prompt in prompts:
+            # Echo off first (dropping typeahead), then the prompt: an answer typed as soon as the
+            # prompt shows is read, and never shown.
+            termios.tcsetattr(fd, termios.TCSAFLUSH, quiet)
+            os.write(fd, prompt.encode())
+            try:
+                answers.append(_read_line(fd))
+            finally:
+                termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+                os.write(fd, b"\n")
+    finally:
+        os.close(fd)
+    return answers
+
+
+def _read_line(fd: int) -> bytes:
+    line = b""
+    while b"\n" not in line and len(line) <= MAX_PASSPHRASE_SIZE:
+        chunk = os.read(fd, 1024)
+        if not chunk:  # end of input (^D)
+            break
+        line += chunk
+    return line.split(b"\n", 1)[0].rstrip(b"\r")
 
 
 def user_config_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -174,6 +271,7 @@ class IdentitySet:
             raise IdentityError(f"no identity found: tried {tried}")
         with self._lock:
             if self._identities is None and self._error is None:
+                harden()  # before the first private key is in memory: no core dump will hold it
                 try:
                     self._identities = self._loader()
                 except Exception as err:
@@ -235,34 +333,67 @@ def split_command(command: str, label: str) -> list[str]:
 def run_key_command(argv: Sequence[str], label: str, *, env: Mapping[str, str] | None = None) -> bytes:
     """Run a command that prints private keys and return its stdout: once, no shell, stdin closed,
     stderr left to the user (a login prompt, an error), within IDENTITY_COMMAND_TIMEOUT and at most
-    1 MiB of output. `env` replaces the environment when given. Errors name `label` and the program."""
-    name = argv[0]
+    1 MiB of output. The cap holds while reading: past it the command is killed, so a command that
+    prints gigabytes costs 1 MiB of memory. `env` replaces the environment when given. Errors name
+    `label` and the program, never what it printed."""
     import subprocess
+    import time
 
+    name = argv[0]
+    deadline = time.monotonic() + IDENTITY_COMMAND_TIMEOUT
+    timed_out = f"{label}: {name} did not finish within {IDENTITY_COMMAND_TIMEOUT:g} s"
     try:
-        result = subprocess.run(
+        proc = subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            timeout=IDENTITY_COMMAND_TIMEOUT,
-            check=False,
             env=None if env is None else dict(env),
         )
     except FileNotFoundError:
         raise IdentityError(f"{label}: command not found: {name}") from None
     except PermissionError:
         raise IdentityError(f"{label}: cannot run {name}: permission denied") from None
-    except subprocess.TimeoutExpired:
-        raise IdentityError(f"{label}: {name} did not finish within {IDENTITY_COMMAND_TIMEOUT:g} s") from None
     except OSError as err:
         raise IdentityError(f"{label}: cannot run {name}: {err.strerror}") from None
-    if result.returncode < 0:
-        raise IdentityError(f"{label}: {name} was killed by signal {-result.returncode}")
-    if result.returncode != 0:
-        raise IdentityError(f"{label}: {name} failed with exit status {result.returncode}")
-    if len(result.stdout) > MAX_IDENTITY_FILE_SIZE:
-        raise InputError("output is larger than 1 MiB", file=f"output of {label} ({name})")
-    return result.stdout
+    assert proc.stdout is not None
+    try:
+        output = _read_capped(proc.stdout.fileno(), deadline, timed_out, f"output of {label} ({name})")
+        try:
+            returncode = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise IdentityError(timed_out) from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    if returncode < 0:
+        raise IdentityError(f"{label}: {name} was killed by signal {-returncode}")
+    if returncode != 0:
+        raise IdentityError(f"{label}: {name} failed with exit status {returncode}")
+    return output
+
+
+def _read_capped(fd: int, deadline: float, timed_out: str, source: str) -> bytes:
+    """Everything `fd` gives until end of file, at most MAX_IDENTITY_FILE_SIZE bytes, by `deadline`."""
+    import selectors
+    import time
+
+    out = bytearray()
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise IdentityError(timed_out)
+            if not selector.select(left):
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return bytes(out)
+            if len(out) + len(chunk) > MAX_IDENTITY_FILE_SIZE:
+                raise InputError("output is larger than 1 MiB", file=source)
+            out += chunk
 
 
 def find_identities(
@@ -280,24 +411,37 @@ def find_identities(
     the home directory, and sources are never mixed, so which key was used is always predictable.
     Nothing is read or run here; that happens on first use of the returned set. An empty or unset
     variable counts as absent. `config_dir` overrides `user_config_dir()` (for tests).
+
+    With this process's own environment (`environ` None or `os.environ`), `protect_process` runs
+    first: the process is hardened and the SEALER_IDENTITY* variables leave its environment (they
+    are still found here, on this and later calls).
     """
     env = os.environ if environ is None else environ
+    if env is os.environ:
+        protect_process()
+
+        def variable(name: str) -> str:
+            return os.environ.get(name) or _taken.get(name, "")
+    else:
+
+        def variable(name: str) -> str:
+            return env.get(name, "")
 
     if files:
         paths = [Path(f) for f in files]
         label = "--identity " + ", ".join(str(p) for p in paths)
         return IdentitySet(label, lambda: _read_files(paths))
 
-    text = env.get("SEALER_IDENTITY", "")
+    text = variable("SEALER_IDENTITY")
     if text.strip():
         return IdentitySet("SEALER_IDENTITY", lambda: parse_identity_file(text, "SEALER_IDENTITY"))
 
-    file_name = env.get("SEALER_IDENTITY_FILE", "")
+    file_name = variable("SEALER_IDENTITY_FILE")
     if file_name.strip():
         path = Path(file_name)
         return IdentitySet(f"SEALER_IDENTITY_FILE ({path})", lambda: read_identity_file(path))
 
-    command = env.get("SEALER_IDENTITY_COMMAND", "")
+    command = variable("SEALER_IDENTITY_COMMAND")
     if command.strip():
         argv = split_command(command, "SEALER_IDENTITY_COMMAND")
         return IdentitySet(f"SEALER_IDENTITY_COMMAND ({argv[0]})", lambda: _run_identity_command(argv))
@@ -321,26 +465,40 @@ def _rfc3339_now() -> str:
     return now.isoformat()
 
 
-def write_identity_file(
-    path: str | os.PathLike[str],
-    identity: Identity,
-    *,
-    comment_lines: Sequence[str] = (),
-) -> Path:
-    """Write an identity file as age-keygen does: mode 0600 from creation, atomic, never overwriting.
-
-    The key goes to a fresh 0600 temp file in the same directory (so it is never briefly readable by
-    others), is fsynced, then hard-linked to its name: unlike rename, link fails if the name exists, so
-    an existing key is never replaced, even by a concurrent writer. `comment_lines` are extra `#` lines.
-    """
-    target = Path(path)
+def identity_file_text(identity: Identity, comment_lines: Sequence[str] = ()) -> str:
+    """An identity file as age-keygen writes it: `# created`, `# public key`, `comment_lines`, the key."""
     for line in comment_lines:
         if "\n" in line or "\r" in line:
             raise ValueError("comment lines must not contain line breaks")
     lines = [f"# created: {_rfc3339_now()}", f"# public key: {identity.recipient.encode()}"]
     lines += [line if line.startswith("#") else f"# {line}" for line in comment_lines]
     lines.append(identity.encode())
-    content = ("\n".join(lines) + "\n").encode("utf-8")
+    return "\n".join(lines) + "\n"
+
+
+def write_identity_file(
+    path: str | os.PathLike[str],
+    identity: Identity,
+    *,
+    comment_lines: Sequence[str] = (),
+    passphrase: bytes | None = None,
+) -> Path:
+    """Write an identity file as age-keygen does: mode 0600 from creation, atomic, never overwriting.
+
+    The key goes to a fresh 0600 temp file in the same directory (so it is never briefly readable by
+    others), is fsynced, then hard-linked to its name: unlike rename, link fails if the name exists, so
+    an existing key is never replaced, even by a concurrent writer. `comment_lines` are extra `#` lines.
+    With `passphrase`, the whole file is encrypted to it in age's scrypt format (armored, as
+    `age -p -a` writes it), so `age -d` and sealer both open it, asking for the passphrase.
+    """
+    target = Path(path)
+    text = identity_file_text(identity, comment_lines)
+    if passphrase is not None:
+        from ._interop.age import encrypt_identity_file
+
+        content = encrypt_identity_file(text, passphrase.decode("utf-8", "replace"), armor=True)
+    else:
+        content = text.encode("utf-8")
 
     if target.exists() or target.is_symlink():
         raise IdentityError("identity file already exists; refusing to overwrite it", file=str(target))

@@ -62,6 +62,7 @@ def worker_pool(
 
 def _worker_start(owner: int, initializer: Callable[..., object] | None, initargs: tuple[Any, ...]) -> None:
     """In each worker, first: die with the parent, and never outlive an owner that is already gone."""
+    __import__("sealer._hardening", fromlist=["harden"]).harden()  # no core dump holds a worker's keys
     parent = os.getppid()
     _die_with_parent(parent)
     _release_forkserver()

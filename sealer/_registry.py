@@ -363,7 +363,14 @@ def _now(now: dt.datetime | None) -> dt.datetime:
 
 
 def _write_identity_file(
-    root: Path, env: str, out: Path | None, force: bool, identity: Any, *, recovery: bool = False
+    root: Path,
+    env: str,
+    out: Path | None,
+    force: bool,
+    identity: Any,
+    *,
+    recovery: bool = False,
+    passphrase: bytes | None = None,
 ) -> Path:
     from ._identities import user_config_dir, write_identity_file
 
@@ -373,7 +380,10 @@ def _write_identity_file(
     refuse_inside(out, root, force=force)
     out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_identity_file(
-        out, identity, comment_lines=[f"sealer environment: {env}{' (recovery key)' if recovery else ''}"]
+        out,
+        identity,
+        comment_lines=[f"sealer environment: {env}{' (recovery key)' if recovery else ''}"],
+        passphrase=passphrase,
     )
     return out
 
@@ -406,17 +416,20 @@ def _add_pair(
     now: dt.datetime | None,
     recovery: bool = False,
     label: str = "",
+    passphrase: bytes | None = None,
 ) -> tuple[KeyRecord, Path]:
     """A new key pair of `kind` for `env`: its public half added to `reg` (`change` describes that for
-    `check_kinds`), its private half written, `reg` saved."""
+    `check_kinds`), its private half written (encrypted to `passphrase` when given), `reg` saved."""
+    from ._hardening import harden
     from ._keys import generate_identity
 
+    harden()  # this process now holds a private key
     identity = generate_identity(kind)
     role = "recovery" if recovery else "environment"
     record = KeyRecord(identity.kid, identity.recipient.encode(), _now(now), "active", role, label)
     # Checked before the private key is written: a refused key leaves nothing behind.
     _append_checked(reg, record, change(record), allow_mixed_kinds)
-    path = _write_identity_file(root, env, out, force, identity, recovery=recovery)
+    path = _write_identity_file(root, env, out, force, identity, recovery=recovery, passphrase=passphrase)
     reg.save()
     return record, path
 
@@ -434,9 +447,11 @@ def generate_key(
     label: str = "",
     allow_mixed_kinds: bool = False,
     now: dt.datetime | None = None,
+    passphrase: bytes | None = None,
 ) -> tuple[KeyRecord, Path]:
     """Make a key pair for `env`: the public half goes to the registry, the private half to `out`
-    (default: the user's config dir), mode 0600, never inside the repository unless forced.
+    (default: the user's config dir), mode 0600, never inside the repository unless forced. With
+    `passphrase`, the private half is an age scrypt file (`_identities.write_identity_file`).
 
     `kind` defaults to the environment's (post-quantum if its active key is, else X25519).
     `recovery` makes a break-glass recipient instead of an active environment key. A key that would
@@ -460,6 +475,7 @@ def generate_key(
         now=now,
         recovery=recovery,
         label=label,
+        passphrase=passphrase,
     )
 
 

@@ -51,6 +51,12 @@ def keys() -> None:
 @label_option
 @kind_option
 @mixed_option
+@click.option(
+    "--passphrase",
+    is_flag=True,
+    help="Protect the private key file with a passphrase (age's scrypt format: age -d opens it too),"
+    " asked for twice on the terminal, or read from the 0600 file SEALER_PASSPHRASE_FILE names.",
+)
 @output_option
 def generate(
     env: str,
@@ -61,15 +67,18 @@ def generate(
     label: str,
     kind: str | None,
     allow_mixed_kinds: bool,
+    passphrase: bool,
     output: str,
 ) -> None:
     """Make a key pair for ENV: public key to keys/ENV.yaml, private key to a 0600 file.
 
     The kind defaults to ENV's: post-quantum if its active key is, else x25519."""
+    from .._identities import new_passphrase
     from .._registry import generate_key
 
     cfg = repo_config()
     cfg.registry(env)  # validates the environment name
+    secret = new_passphrase(str(out) if out else f"the new {env} private key") if passphrase else None
     record, path = generate_key(
         cfg.root,
         env,
@@ -80,14 +89,16 @@ def generate(
         recovery=recovery,
         label=label,
         allow_mixed_kinds=allow_mixed_kinds,
+        passphrase=secret,
     )
     audit("keygen", env=env, kids=[record.kid], reason="recovery" if recovery else None)
     if output == "json":
-        emit_json({**record.to_dict(), "env": env, "identity_file": str(path)})
+        emit_json({**record.to_dict(), "env": env, "identity_file": str(path), "passphrase": passphrase})
         return
     click.echo(record.recipient)
     what = "recovery key" if recovery else "active key"
-    note(f"{env}: new {what} {record.kid}; private key written to {path} (mode 0600)")
+    protected = ", protected by a passphrase" if passphrase else ""
+    note(f"{env}: new {what} {record.kid}; private key written to {path} (mode 0600{protected})")
     if recovery:
         note(
             f"move the private key offline (break-glass only); run sealer reseal --env {env}"

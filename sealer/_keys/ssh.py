@@ -67,6 +67,15 @@ class SshEd25519Recipient(HpkeRecipient):
         return cls(key)
 
 
+def _has_bcrypt() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("bcrypt") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 class SshEd25519Identity(HpkeIdentity):
     """From an OpenSSH private key file (the `BEGIN OPENSSH PRIVATE KEY` PEM block)."""
 
@@ -82,16 +91,51 @@ class SshEd25519Identity(HpkeIdentity):
         self.recipient = SshEd25519Recipient(public)
         self.kid = self.recipient.kid
 
+    @staticmethod
+    def encrypted(text: str) -> bool:
+        """Whether an OpenSSH private key file is passphrase-protected: its cipher is not `none`
+        (the `openssh-key-v1` header, PROTOCOL.key). False for anything unparseable: `parse` says why."""
+        body = "".join(line.strip() for line in text.strip().splitlines()[1:-1])
+        try:
+            blob = base64.b64decode(body, validate=True)
+        except binascii.Error:
+            return False
+        magic = b"openssh-key-v1\0"
+        if not blob.startswith(magic):
+            return False
+        try:
+            cipher, _ = _ssh_string(blob, len(magic))
+        except ValueError:
+            return False
+        return cipher != b"none"
+
     @classmethod
     def parse(cls, text: str, passphrase: bytes | None = None) -> SshEd25519Identity:
+        """`passphrase` opens a protected key (bcrypt-pbkdf, through cryptography and `bcrypt`).
+        Errors never quote the key; the caller adds the file's name."""
+        from cryptography.exceptions import UnsupportedAlgorithm
         from cryptography.hazmat.primitives.serialization import load_ssh_private_key
 
         try:
-            key = load_ssh_private_key(text.encode(), password=passphrase)
-        except (ValueError, TypeError) as e:
-            needs = "password" in str(e).lower() or "encrypted" in str(e).lower()
+            key = load_ssh_private_key(text.encode(), password=passphrase or None)
+        except TypeError:  # a protected key and no passphrase, or the reverse
             raise KeyFormatError(
-                "this OpenSSH private key is passphrase-protected" if needs else "malformed OpenSSH private key"
+                "this OpenSSH private key is passphrase-protected, and no passphrase was given"
+                if not passphrase
+                else "this OpenSSH private key is not passphrase-protected"
+            ) from None
+        except UnsupportedAlgorithm:
+            if passphrase and not _has_bcrypt():
+                raise KeyFormatError(
+                    "opening a passphrase-protected OpenSSH private key needs the bcrypt package",
+                    hint="reinstall sealer, which depends on it, or run: pip install bcrypt",
+                ) from None
+            raise KeyFormatError("this OpenSSH private key uses a cipher or key kind sealer cannot read") from None
+        except ValueError:
+            raise KeyFormatError(
+                "wrong passphrase for this OpenSSH private key (or the key file is damaged)"
+                if passphrase
+                else "malformed OpenSSH private key"
             ) from None
         except Exception:
             raise KeyFormatError("unreadable OpenSSH private key") from None
