@@ -47,6 +47,11 @@ _API: dict[str, tuple[str, str]] = {
     "render": ("_render", "render"),
     "environment": ("_render", "environment"),
     "load": ("_document", "load"),
+    # what a sealed file holds, without a key
+    "show": ("_show", "show"),
+    "show_file": ("_show", "show_file"),
+    "show_text": ("_show", "show_text"),
+    "Shown": ("_show", "Shown"),
     # identities and keys
     "find_identities": ("_identities", "find_identities"),
     "IdentitySet": ("_identities", "IdentitySet"),
@@ -151,6 +156,10 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolve
     from ._seal import seal_text as seal_text
     from ._seal import set_in_file as set_in_file
     from ._seal import set_value as set_value
+    from ._show import Shown as Shown
+    from ._show import show as show
+    from ._show import show_file as show_file
+    from ._show import show_text as show_text
     from ._signing import SignerKey as SignerKey
     from ._signing import read_signer_file as read_signer_file
     from ._signing import write_signer_file as write_signer_file

@@ -63,11 +63,22 @@ def unseal(token: Token, ctx: Context, identity_for: Callable[[str], Identity | 
     index, identity = _pick_identity(token, identity_for, where)
     moved = mismatches(token, ctx)
     if moved:
+        # The hints are header bytes: a value sealed right here whose hint byte was edited opens
+        # with the hints this place implies. Then it was altered, not moved. (Its plaintext is
+        # dropped: an edited token never yields a value.)
+        here = token.header[: len(token.header) - len(token.hints)] + hints(ctx)
+        if _open(token, index, identity, context_bytes(here, ctx, token.kids)) is not None:
+            raise UnsealError(
+                f"value at {format_path(ctx.path)}: its token was altered (a context hint byte of its header"
+                " was edited), so it does not open",
+                file=where,
+                hint="restore the file from git, or set the value again",
+            )
         raise UnsealError(
             f"value at {format_path(ctx.path)} was sealed for a different {' and '.join(moved)}"
-            f" (moved or copied from elsewhere, or the token was altered)",
+            " (moved or copied from elsewhere), or the token was altered; it does not open",
             file=where,
-            hint="seal the value again in its new place",
+            hint="seal the value again in its new place, or restore the file from git",
         )
     data = _open(token, index, identity, context_bytes(token.header, ctx, token.kids))
     if data is not None:

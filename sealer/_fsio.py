@@ -46,7 +46,11 @@ def decode_text(data: bytes, source: str, *, limit: int = MAX_FILE_BYTES) -> str
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise InputError(f"not UTF-8 text (bad byte at offset {e.start})", file=source) from None
+        raise InputError(
+            f"not UTF-8 text (bad byte at offset {e.start})",
+            file=source,
+            hint="sealer reads UTF-8 text: save the file as UTF-8 (iconv -t UTF-8), or restore it from git",
+        ) from None
 
 
 def _check_size(data: bytes, source: str, limit: int) -> None:

@@ -27,7 +27,7 @@ from ._config import CONFIG_NAME, KEYS_DIR, Config, Environment, find_root
 from ._format import Token, format_path
 from ._format.valuepath import Path as ValuePath
 from ._fsio import MAX_FILE_BYTES
-from .errors import ConfigError, EnvironmentMismatch, UnsafePath, UnsealError, UsageError
+from .errors import ConfigError, EnvironmentMismatch, IdentityError, UnsafePath, UnsealError, UsageError
 
 if TYPE_CHECKING:
     from ._document import SealedFile
@@ -198,18 +198,36 @@ class EnvRules:
             )
         usable = tuple(k for k in tok.kids if k in self.opening)
         if not usable:
+            states = " and ".join(f"{k} ({self._state(k)})" for k in tok.kids)
             raise UnsealError(
-                f"is sealed only to retired or unknown key {' and '.join(tok.kids)}",
+                f"is sealed only to retired or unknown key {states}; {self.name} no longer opens it",
                 file=source,
                 path=format_path(path),
                 hint="a custodian re-seals it to the current keys (sealer reseal) or sets it again",
             )
         return usable
 
+    def _state(self, kid: str) -> str:
+        record = self.registry.find(kid)
+        return f"{record.state} in {self.name}" if record is not None else f"not one of {self.name}'s keys"
+
     def lookup(
         self, tok: Token, path: ValuePath, source: str, identity_for: Callable[[str], Identity | None]
     ) -> Callable[[str], Identity | None]:
+        """`identity_for`, limited to the kids `accept` lets open `tok`. When the caller holds no
+        key for those but does hold one for a kid refused here (a retired key, another
+        environment's key), that is said, naming the key and its state, rather than "no identity"."""
         usable = self.accept(tok, path, source)
+        if not any(identity_for(k) is not None for k in usable):
+            held = [k for k in tok.kids if k not in usable and identity_for(k) is not None]
+            if held:
+                raise IdentityError(
+                    f"the identity given is for key {held[0]}, which is {self._state(held[0])} and may not"
+                    f" open it; this value opens only with key {' or '.join(usable)}",
+                    file=source,
+                    path=format_path(path),
+                    hint=f"pass --identity with the private key of {' or '.join(usable)}; sealer keys list shows them",
+                )
         return lambda kid: identity_for(kid) if kid in usable else None
 
     def admit(self, sf: SealedFile, path: str | None = None) -> None:

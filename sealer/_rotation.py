@@ -132,7 +132,7 @@ class Summary:
     files: int
     values: int
     seconds: float
-    by_kid: dict[str, int]  # old kid -> values moved off it
+    by_kid: dict[str, int]  # old kid -> values moved off it (kids a value keeps are not counted)
     results: list[FileResult]
 
     @property
@@ -350,9 +350,10 @@ def reseal(
         fsync_dir(directory)
     by_kid: Counter[str] = Counter()
     for r in results:
-        for (old, _new), n in r.moves.items():
+        for (old, new), n in r.moves.items():
             for kid in old:
-                by_kid[kid] += n
+                if kid not in new:  # a key the value keeps (a recovery key) is not moved off
+                    by_kid[kid] += n
     done = [r for r in results if r.resealed]
     return Summary(len(done), sum(r.resealed for r in done), time.perf_counter() - started, dict(by_kid), results)
 

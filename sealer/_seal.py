@@ -182,6 +182,13 @@ def set_value_report(
     ctx = doc.context(env, scope, path)
     _check_settable(doc, path, source)
     if doc.is_secret:
+        if vtype is not None:
+            raise UsageError(
+                f"{format_path(path)}: a type (--type) does not apply in a Secret: {path[0]} holds"
+                f" {'bytes' if path[0] == 'data' else 'text'}, always",
+                file=source,
+                hint="drop --type; it is for values outside Secrets, such as Helm values or app config",
+            )
         vtype = "b" if path[0] == "data" else "s"
     nodes = _path_nodes(doc.root, path)
     existing = nodes[-1] if len(nodes) == len(path) + 1 else None
@@ -383,6 +390,17 @@ def out_target(cfg: Config, rel: str | None, env: str | None, out: Path_) -> tup
     return target(cfg, dest if dest is not None else rel, name), dest
 
 
+def _refuse_directory(path: Path_) -> None:
+    """A directory is refused by what it is, before any path rule is asked: the same mistake gets
+    the same message whether or not a path rule happens to cover the directory's own name."""
+    if Path_(path).is_dir():
+        raise InputError(
+            "is a directory; sealer seals files",
+            file=str(path),
+            hint=f"name the files in it, e.g. sealer seal {str(path).rstrip('/')}/*.yaml",
+        )
+
+
 def seal_file(
     cfg: Config,
     path: Path_,
@@ -397,6 +415,7 @@ def seal_file(
     """Seal a file in place (or into `out`), atomically; an unchanged file is not rewritten.
     Into `out`, the file is sealed as it will be there: for an environment its path rule agrees
     with (`out_target`), by its value rule, signed for its path."""
+    _refuse_directory(path)
     rel = cfg.relpath(path, env=env)
     if out is not None:
         t, dest = out_target(cfg, rel, env, out)
@@ -434,6 +453,7 @@ def set_in_file(
     drop_signature: bool = False,
 ) -> list[int]:
     """Set one value in a file; returns the documents whose signature was dropped (see `Signing`)."""
+    _refuse_directory(path)
     rel = cfg.relpath(path, env=env)
     t = target(cfg, rel, env)
     signing = signing_for(cfg, t.env, sign_with, drop=drop_signature, path=rel or Path_(path).name)

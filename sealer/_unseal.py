@@ -23,7 +23,7 @@ from ._format.valuepath import format_path
 from ._fsio import read_text
 from ._keys import Identity
 from ._repository import EnvRules, Repository, is_yaml, list_tree
-from .errors import EnvironmentMismatch, InputError, UnsafePath
+from .errors import EnvironmentMismatch, InputError, UnsafePath, UsageError
 
 
 class Unchecked:
@@ -119,9 +119,13 @@ def unseal_file(
     return Unsealed(sf.source, file_env, text, docs, len(opened), tuple(sorted(kids)))
 
 
+STDIN = Path("-")  # a path of "-": one sealed file read from standard input
+STDIN_NAME = "<stdin>"
+
+
 @dataclass(frozen=True)
 class _Planned:
-    file: Path  # as the caller named it (or below the directory it named)
+    file: Path  # as the caller named it (or below the directory it named); STDIN for standard input
     explicit: bool  # named itself, not found in a directory
     rules: EnvRules | Unchecked | None  # None: no path rule and no --env; the file's own claim decides
     rel: str | None  # repository-relative path (signatures cover it); None outside a repository
@@ -133,18 +137,31 @@ def _plan(paths: Sequence[Path], env: str | None, checked: bool) -> Iterator[_Pl
 
     Inside a repository the repository decides which files a directory holds and whose rules
     apply (the path rule's environment, else `--env`, else the file's own claim), always. Outside
-    one there are no rules to apply, so opening such a file takes an explicit `checked=False`."""
+    one there are no rules to apply, so opening such a file takes an explicit `checked=False`.
+
+    Standard input (`-`) has no path, so no path rule: it takes `env`, and that environment's
+    rules in the repository of the current directory; outside one, the same refusal as a file."""
     repos: dict[Path, Repository] = {}
+    if list(paths).count(STDIN) > 1:
+        raise UsageError("stdin (-) is named twice; it holds one file", hint="name - once")
     for p in paths:
+        if p == STDIN:
+            if env is None:
+                raise UsageError(
+                    "a sealed file on stdin has no path, so no path rule says whose rules apply",
+                    file=STDIN_NAME,
+                    hint="name its environment: sealer unseal - --env ENV",
+                )
+            repo = _repository_of(Path.cwd(), repos)
+            if repo is None:
+                _outside(STDIN_NAME, checked)
+                yield _Planned(p, True, UNCHECKED, None, None)
+            else:
+                yield _Planned(p, True, repo.rules(env), None, repo)
+            continue
         repo = _repository_of(p, repos)
         if repo is None:
-            if checked:
-                raise InputError(
-                    "is not inside a sealer repository, so its environment's rules (retired keys,"
-                    " not_before, signatures) cannot be applied",
-                    file=str(p),
-                    hint="unseal it from the repository's checkout, or pass --no-rules to open it anyway",
-                )
+            _outside(str(p), checked)
             if not p.is_dir():
                 yield _Planned(p, True, UNCHECKED, None, None)
                 continue
@@ -165,6 +182,17 @@ def _plan(paths: Sequence[Path], env: str | None, checked: bool) -> Iterator[_Pl
         if env is not None or owner is not None:
             owner, rel = repo.env_of(p, env)
         yield _Planned(p, True, repo.rules(owner) if owner else None, rel, repo)
+
+
+def _outside(source: str, checked: bool) -> None:
+    """A file outside any repository has no environment rules: refused unless `checked=False`."""
+    if checked:
+        raise InputError(
+            "is not inside a sealer repository, so its environment's rules (retired keys,"
+            " not_before, signatures) cannot be applied",
+            file=source,
+            hint="unseal it from the repository's checkout, or pass --no-rules to open it anyway",
+        )
 
 
 def _repository_of(p: Path, cache: dict[Path, Repository]) -> Repository | None:
@@ -196,10 +224,10 @@ def unseal_paths(
     notes: list[str] = []
     for item in _plan(paths, env, checked):
         f, rules = item.file, item.rules
-        text = read_text(f)
+        text = _read_stdin() if f == STDIN else read_text(f)
         if not item.explicit and not _format.mentions_tokens(text) and "sealer:" not in text:
             continue
-        sf = load(text, str(f))
+        sf = load(text, STDIN_NAME if f == STDIN else str(f))
         file_env = sf.env
         if not item.explicit and rules is UNCHECKED and (file_env is None or (env is not None and file_env != env)):
             if file_env is not None:
@@ -217,3 +245,14 @@ def unseal_paths(
     if not out:
         raise InputError(f"no sealed files found in {', '.join(map(str, paths))}")
     return out, notes
+
+
+def _read_stdin() -> str:
+    import sys
+
+    from ._fsio import MAX_FILE_BYTES, decode_text
+
+    text = decode_text(sys.stdin.buffer.read(MAX_FILE_BYTES + 1), STDIN_NAME)
+    if not text.strip():
+        raise InputError("is empty: no sealed file came in", file=STDIN_NAME, hint="sealer unseal - --env ENV < FILE")
+    return text

@@ -26,6 +26,7 @@ COMMANDS = {
     "exec": "unseal:exec_",
     "reseal": "rotation:reseal",
     "status": "rotation:status",
+    "show": "show:show",
     "import": "interop:import_",
     "export": "interop:export",
     "check": "guard:check",

@@ -177,7 +177,9 @@ def import_sops(
     if not ids:
         ids = sops.sops_identities(passphrase=lambda source: passphrase(source).decode())
     if not ids:
-        ids = list(find_identities(()).identities())
+        own = find_identities(())
+        # No key anywhere: the library's error names the file and the SOPS_AGE_KEY* variables.
+        ids = list(own.identities()) if own.present else []
     doc = sops.read_file(file, ids, fmt=fmt)
     plain = doc.to_secret(name=name, key=key, namespace=namespace) if fmt == "binary" else doc.to_yaml()
     write_output(_seal_for_repo(plain, str(file), out, env, None), out)

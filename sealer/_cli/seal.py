@@ -134,7 +134,8 @@ def seal(
     "--type",
     "vtype",
     type=click.Choice(["str", "int", "float", "bool"]),
-    help="YAML type of a value outside Secrets (default: keep the existing type, else str).",
+    help="YAML type of a value outside Secrets (default: keep the existing type, else str). Refused in a"
+    " Secret: stringData holds text and data bytes.",
 )
 @click.option("--document", type=int, help="Which YAML document of the file (0 is the first).")
 @sign_options

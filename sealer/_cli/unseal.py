@@ -38,7 +38,9 @@ _no_rules_option = click.option(
     type=click.Choice(["yaml", "k8s", "dotenv", "json"]),
     default="yaml",
     show_default=True,
-    help="yaml: the file as written; k8s: manifests for kubectl apply.",
+    help="yaml: the files as written, sealer: blocks removed; k8s: only the Kubernetes manifests, for"
+    " kubectl apply -f -; dotenv: NAME=value lines (a Secret's keys, other documents' paths in UPPER_SNAKE),"
+    " shell-quoted; json: a list of {file, document, content}.",
 )
 @click.option(
     "-o",
@@ -61,7 +63,9 @@ def unseal(
 ) -> None:
     """Unseal FILE|DIR… and print the plaintext (all or nothing).
 
-    In a directory, every YAML file holding sealed documents is taken.
+    In a directory, every YAML file holding sealed documents is taken. '-' reads one sealed file
+    from stdin; it has no path, so it needs --env, and that environment's rules apply (from the
+    repository of the current directory).
     """
     from .._identities import find_identities
     from .._render import render

@@ -96,7 +96,11 @@ def read_signer_file(path: str | os.PathLike[str]) -> SignerKey:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise KeyFormatError("not UTF-8 text", file=name) from None
+        raise KeyFormatError(
+            "not UTF-8 text, so not a signer key file",
+            file=name,
+            hint="a signer key file is one line SEALER-SIGNER-SECRET-KEY-1…; make one with: sealer signers generate",
+        ) from None
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
     if len(lines) != 1:
         raise KeyFormatError("expected exactly one line SEALER-SIGNER-SECRET-KEY-1…", file=name)

@@ -139,7 +139,10 @@ def _read(
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise SopsFormatError(f"not UTF-8 text (bad byte at offset {err.start})") from None
+        raise SopsFormatError(
+            f"not UTF-8 text (bad byte at offset {err.start}), so not a SOPS {fmt} file",
+            hint="a file sops encrypted with --input-type binary imports with: sealer import sops --input-type binary",
+        ) from None
     branches, meta_tree = load_encrypted(text, fmt, source)
     metadata = parse_metadata(meta_tree)
     ids = list(sops_identities(environ)) if identities is None else list(identities)

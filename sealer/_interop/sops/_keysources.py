@@ -76,7 +76,11 @@ def _key_text(data: bytes, source: str, passphrase: Callable[[str], str] | None)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise KeyFormatError("not UTF-8 text", file=source) from None
+        raise KeyFormatError(
+            "not UTF-8 text, so not an age keys file",
+            file=source,
+            hint="point it at an age keys file (AGE-SECRET-KEY-1… lines), as sops reads it",
+        ) from None
 
 
 def _parse_sops_keys(text: str, source: str, *, several_per_line: bool) -> list[Identity]:

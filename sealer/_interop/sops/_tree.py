@@ -150,7 +150,10 @@ def to_bytes(value: Any) -> bytes:
 def check_utf8(text: str) -> None:
     """Clear text in the file must be UTF-8: sops's YAML and JSON readers refuse anything else."""
     if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
-        raise SopsUnsupportedError("a key, comment or clear value is not UTF-8 text")
+        raise SopsUnsupportedError(
+            "a key, comment or clear value is not UTF-8 text",
+            hint="keep bytes in a binary-store SOPS file (sops encrypt --input-type binary): it imports as a Secret",
+        )
 
 
 def fmt_path(path: Sequence[str]) -> str:
