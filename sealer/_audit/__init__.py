@@ -39,6 +39,8 @@ callers use is importable from `sealer._audit` itself.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .anchor import Anchor, anchor_path, load_anchor
 from .chain import AuditLog, default_actor
 from .context import git_head, kids_in
@@ -53,7 +55,21 @@ from .recording import (
     try_record,
     try_record_events,
 )
-from .verification import Verification, reanchor, verify
+
+if TYPE_CHECKING:
+    from .verification import Verification as Verification
+    from .verification import reanchor as reanchor
+    from .verification import verify as verify
+
+
+def __getattr__(name: str) -> Any:
+    """`audit verify` only: writing a line never loads the verifier."""
+    if name in ("Verification", "reanchor", "verify"):
+        from . import verification
+
+        return getattr(verification, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "GENESIS",

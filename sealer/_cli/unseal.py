@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -125,6 +124,8 @@ def exec_(
     for n in skipped + notes:
         note(n)
     # The command is found with our own PATH, never one a sealed value could have set.
+    import shutil  # here: shutil pulls in compression modules that unseal does not need
+
     program = command[0] if "/" in command[0] else shutil.which(command[0])
     if program is None:
         raise UsageError(f"command not found: {command[0]}")

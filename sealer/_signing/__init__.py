@@ -18,22 +18,75 @@ and the choice of quotes do not. The bytes are laid out by sealer._format.signat
 - `write`: `--sign-with` and the stale-signature rule (seal, set, reseal).
 """
 
-from .content import MAX_NODES, STDIN, content_bytes, repo_path, tree_of
-from .keys import (
-    MAX_KEY_FILE,
-    PUBLIC_HRP,
-    SECRET_HRP,
-    SignerKey,
-    SignerPublic,
-    check_name,
-    parse_signer_public,
-    parse_signer_secret,
-    read_signer_file,
-    signer_kid,
-    write_signer_file,
-)
-from .policy import SignatureError, SignaturePolicy
-from .write import Signing, refuse_unvouched, resign, sign_document, signing_for, vouch
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# name -> submodule. Loaded on first use: opening a file needs `policy` only, and only a signed
+# document needs `content` and the message bytes; `write` is for seal, set and reseal.
+_WHERE = {
+    "MAX_NODES": "content",
+    "STDIN": "content",
+    "content_bytes": "content",
+    "repo_path": "content",
+    "tree_of": "content",
+    "MAX_KEY_FILE": "keys",
+    "PUBLIC_HRP": "keys",
+    "SECRET_HRP": "keys",
+    "SignerKey": "keys",
+    "SignerPublic": "keys",
+    "check_name": "keys",
+    "parse_signer_public": "keys",
+    "parse_signer_secret": "keys",
+    "read_signer_file": "keys",
+    "signer_kid": "keys",
+    "write_signer_file": "keys",
+    "SignatureError": "policy",
+    "SignaturePolicy": "policy",
+    "Signing": "write",
+    "refuse_unvouched": "write",
+    "resign": "write",
+    "sign_document": "write",
+    "signing_for": "write",
+    "vouch": "write",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from .content import MAX_NODES as MAX_NODES
+    from .content import STDIN as STDIN
+    from .content import content_bytes as content_bytes
+    from .content import repo_path as repo_path
+    from .content import tree_of as tree_of
+    from .keys import MAX_KEY_FILE as MAX_KEY_FILE
+    from .keys import PUBLIC_HRP as PUBLIC_HRP
+    from .keys import SECRET_HRP as SECRET_HRP
+    from .keys import SignerKey as SignerKey
+    from .keys import SignerPublic as SignerPublic
+    from .keys import check_name as check_name
+    from .keys import parse_signer_public as parse_signer_public
+    from .keys import parse_signer_secret as parse_signer_secret
+    from .keys import read_signer_file as read_signer_file
+    from .keys import signer_kid as signer_kid
+    from .keys import write_signer_file as write_signer_file
+    from .policy import SignatureError as SignatureError
+    from .policy import SignaturePolicy as SignaturePolicy
+    from .write import Signing as Signing
+    from .write import refuse_unvouched as refuse_unvouched
+    from .write import resign as resign
+    from .write import sign_document as sign_document
+    from .write import signing_for as signing_for
+    from .write import vouch as vouch
 
 __all__ = [
     "MAX_KEY_FILE",

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import UnsealError
-from .content import content_bytes, repo_path
-from .keys import parse_signer_public
 
 if TYPE_CHECKING:
     from .._config import Policy
@@ -80,6 +78,8 @@ class SignaturePolicy:
                 continue
             assert doc.meta is not None
             if path is None:
+                from .content import repo_path  # a signed document: now the signed bytes matter
+
                 path = repo_path(sf.source, self.root)
             problem = self.verify(doc, doc.meta, sig, path=path, text=sf.text, source=sf.source)
             if problem is not None:
@@ -106,6 +106,8 @@ class SignaturePolicy:
         """("v2", None) for a valid signature; ("v1", error) for a valid one in the old format
         (which signing may renew, and nothing else accepts); ("", error) otherwise. With `omit`,
         the document without those nodes counts too (see `content.tree_of`)."""
+        from .content import content_bytes
+
         allowed = next((s for s in self.signers if s[1] == sig.key), None)
         if allowed is None or allowed[0] != sig.signer:
             listed = f"; key {sig.key} is listed as {allowed[0]!r}" if allowed else ""
@@ -129,6 +131,8 @@ class SignaturePolicy:
                 file=source,
                 hint="sign it again",
             )
+        from .keys import parse_signer_public
+
         key = VerifyKey(parse_signer_public(allowed[2]).raw)
         variants: list[Collection[int]] = [(), omit] if omit else [()]
         for v1 in (False, True):
