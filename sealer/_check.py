@@ -22,7 +22,7 @@ from ._config import CONFIG_NAME, KEYS_DIR, Config, compile_glob
 from ._document import load, to_python
 from ._format.valuepath import format_path
 from ._fsio import read_text
-from ._repository import EnvRules, Repository, is_yaml, list_tree
+from ._repository import EnvRules, Repository, is_yaml
 from .errors import ConfigError, SealerError, TokenError
 
 if TYPE_CHECKING:
@@ -86,14 +86,6 @@ def env_yaml_files(
     repo = Repository(cfg)
     for f in repo.files(envs, [under] if under is not None else ()):
         yield f.env, f.rel, repo.path(f)
-
-
-def _walk(top: Path) -> Iterator[Path]:
-    """Regular files below `top` (for `sealer scan PATH`), by the repository's tree listing."""
-    base = top if top.is_dir() else top.parent
-    for entry in list_tree(base, top):
-        if entry.kind == "file":
-            yield base / entry.rel
 
 
 # --- one file --------------------------------------------------------------------------------------

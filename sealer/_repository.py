@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._config import CONFIG_NAME, KEYS_DIR, Config, Environment, find_root
+from ._config import CONFIG_NAME, Config, Environment
 from ._format import Token, format_path
 from ._format.valuepath import Path as ValuePath
 from ._fsio import MAX_FILE_BYTES
@@ -333,12 +333,6 @@ class Repository:
 
         return cls(load_config(Path(start) if start is not None else None))
 
-    @classmethod
-    def find(cls, path: Path) -> Repository | None:
-        """The repository a file lives in, if any."""
-        root = find_root(path)
-        return None if root is None else cls(Config.load(root))
-
     @property
     def root(self) -> Path:
         return self.config.root
@@ -415,7 +409,3 @@ class Repository:
             except ConfigError:
                 continue
         return out
-
-
-def registry_path(env: str) -> str:
-    return f"{KEYS_DIR}/{env}.yaml"

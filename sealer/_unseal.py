@@ -177,10 +177,9 @@ def _plan(paths: Sequence[Path], env: str | None, checked: bool) -> Iterator[_Pl
             continue
         if p.is_symlink():
             raise UnsafePath("is a symbolic link; sealer does not follow it", file=str(p), hint="name the file itself")
-        rel = repo.config.relpath(p, env=env or "-")
-        owner = repo.owner_of(rel) if rel is not None else None
-        if env is not None or owner is not None:
-            owner, rel = repo.env_of(p, env)
+        rel = repo.config.relpath(p, env=env)
+        # --env must agree with the path rule; without it the path rule decides, else the file's claim.
+        owner = repo.config.resolve_env(rel, env) if env is not None else repo.owner_of(rel) if rel else None
         yield _Planned(p, True, repo.rules(owner) if owner else None, rel, repo)
 
 

@@ -38,7 +38,7 @@ COMMANDS = {
 }
 
 # Each command's audit event, where it is not the command's own name; None writes no line
-# (`audit verify` must not write the log it reads; the controller writes its own).
+# (a failed `audit verify` must not add to the log it reads; the controller writes its own).
 EVENTS: dict[str, str | None] = {
     "keys generate": "keygen",
     "keys add": "add-key",

@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 import click
 
-G = TypeVar("G", bound=click.Command)
 F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -29,20 +28,6 @@ class AuditedGroup(click.Group):
         if cmd is not None:
             INVOKED.append(cmd)
         return name, cmd, rest
-
-
-def audit_event(name: str | None) -> Callable[[G], G]:
-    """Declare a command's audit event (None: the command writes no audit line, e.g. audit verify)."""
-
-    def mark(cmd: G) -> G:
-        cmd.audit_event = name  # type: ignore[attr-defined]
-        return cmd
-
-    return mark
-
-
-def event_of(cmd: click.Command) -> str | None:
-    return getattr(cmd, "audit_event", cmd.name)
 
 
 def identity_option(f: F) -> F:

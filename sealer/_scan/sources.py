@@ -35,7 +35,7 @@ class Item:
 
 def path_items(paths: Sequence[Path], cfg: Config | None, report: ScanReport) -> Iterator[Item]:
     """Files named, and every file below directories named (never into .git, never through links)."""
-    from .._check import _walk
+    from .._repository import list_tree
 
     for p in paths:
         if p.is_symlink():
@@ -43,7 +43,8 @@ def path_items(paths: Sequence[Path], cfg: Config | None, report: ScanReport) ->
             continue
         if not p.exists():
             raise UsageError("no such file or directory", file=str(p))
-        for f in _walk(p):
+        base = p if p.is_dir() else p.parent
+        for f in (base / e.rel for e in list_tree(base, p) if e.kind == "file"):
             name = f.as_posix() if f != p else str(p)
             if _excluded(cfg, f):
                 continue
