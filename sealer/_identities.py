@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shlex
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -320,6 +319,8 @@ def _run_identity_command(argv: list[str]) -> list[Identity]:
 def split_command(command: str, label: str) -> list[str]:
     """A key command's argv, split as a shell would split it (no shell runs); `label` names the
     variable it came from. The errors never quote the command: it may hold a secret."""
+    import shlex  # here: only a key command needs it, and the deploy-time start is counted
+
     try:
         argv = shlex.split(command)
     except ValueError:

@@ -1,7 +1,8 @@
-"""The `sealer` command: a thin click layer over the library.
+"""The `sealer` command: a thin layer over the library.
 
-Errors are mapped to exit codes here and only here: 0 ok, 1 failure, 2 usage. Heavy modules are
-imported inside commands, so `sealer --help` and `sealer unseal` start fast.
+Errors are mapped to exit codes here (click's own usage errors in `group`): 0 ok, 1 failure, 2
+usage. Heavy modules are imported inside commands, and `sealer unseal` runs without importing click
+at all (`direct`), so the deploy-time command starts fast.
 """
 
 from __future__ import annotations
@@ -10,10 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-import click
-
 from ..errors import SealerError
-from ._common import CONTEXT, INVOKED, AuditedGroup
+from . import direct
 
 # name -> "module:attribute" under sealer._cli. A command's module is imported only when that command
 # runs (or --help lists it), so `sealer unseal` does not pay for the controller, scan or interop code.
@@ -37,6 +36,11 @@ COMMANDS = {
     "audit": "audit:audit",
 }
 
+# The commands resolved for this run, outermost first (click's group records them; so does the
+# direct path): the failure audit line is named after the innermost one's declared event, never
+# after a word of argv (`--actor alice` is not one).
+INVOKED: list[str] = []
+
 # Each command's audit event, where it is not the command's own name; None writes no line
 # (a failed `audit verify` must not add to the log it reads; the controller writes its own).
 EVENTS: dict[str, str | None] = {
@@ -48,55 +52,25 @@ EVENTS: dict[str, str | None] = {
 }
 
 
-class LazyGroup(AuditedGroup):
-    """click's documented lazy-loading group: subcommands are imported on first use."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
-            return None
-        import importlib
-
-        module, attr = target.split(":")
-        command = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
-        assert isinstance(command, click.Command)
-        return command
-
-
-@click.group(cls=LazyGroup, context_settings=CONTEXT)
-@click.version_option(package_name="sealer", message="sealer %(version)s")
-@click.option(
-    "--actor", envvar="SEALER_ACTOR", metavar="NAME", help="Who to name in the audit log (default: user@host)."
-)
-def cli(actor: str | None) -> None:
-    """Sealed secrets for GitOps.
-
-    Developers seal values with an environment's public key and commit the sealed YAML; deploy
-    tooling holds the private keys and unseals at deploy time. See README.md and docs/format.md.
-    """
-    if actor:
-        os.environ["SEALER_ACTOR"] = actor  # read by the audit log
-
-
 def run(argv: list[str] | None = None) -> int:
-    """Run one command; returns the exit code. One-line errors, never a traceback (unless SEALER_DEBUG=1)."""
+    """Run one command; returns the exit code. One-line errors, never a traceback (unless SEALER_DEBUG=1).
+
+    `sealer unseal` with arguments click would read the same way runs without click (`direct`);
+    everything else goes through the click group (`group`), which maps click's own usage errors.
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        rv = cli.main(args=argv, prog_name="sealer", standalone_mode=False)
+        command = direct.run(args)
+        if command is not None:
+            INVOKED.append(args[0])
+            command()
+            return 0
+        from .group import invoke
+
+        return invoke(args)
     except SealerError as e:
         _audit_failure(e)
         return _fail(str(e), e.exit_code)
-    except click.exceptions.Abort:
-        return _fail("aborted", 1)
-    except click.ClickException as e:
-        ctx = getattr(e, "ctx", None)
-        usage = f"{ctx.get_usage()}\nTry '{ctx.command_path} --help' for help.\n" if ctx else ""
-        sys.stderr.write(usage)
-        return _fail(e.format_message(), e.exit_code)
-    except click.exceptions.Exit as e:
-        return e.exit_code
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except BrokenPipeError:
@@ -106,7 +80,6 @@ def run(argv: list[str] | None = None) -> int:
             raise
         # The message of an unexpected exception could echo input; print only its type.
         return _fail(f"internal error ({type(e).__name__}); rerun with SEALER_DEBUG=1 for details and report it", 1)
-    return rv if isinstance(rv, int) else 0  # click returns ctx.exit(N)'s code when not standalone
 
 
 def main() -> None:
@@ -126,7 +99,7 @@ def main() -> None:
 
 def _audit_failure(err: SealerError) -> None:
     """Every failure goes to the audit log, named by the command that ran (its declared event)."""
-    names = [c.name or "" for c in INVOKED]  # the subcommands click resolved, outermost first
+    names = INVOKED  # the subcommands that ran, outermost first
     if not names:
         return
     path = " ".join(names)

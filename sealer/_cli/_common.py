@@ -10,12 +10,14 @@ from typing import Any, TypeVar
 
 import click
 
+from . import INVOKED
+from .direct import IDENTITY, ONLY_ENV, Opt
+from .direct import audit_release as audit_release  # re-exported: the output helpers every command uses
+from .direct import note as note
+from .direct import write_output as write_output
+
 F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-# The commands click resolved for this run, outermost first: the failure audit line is named
-# after the innermost one's declared event, never after a word of argv (`--actor alice` is not one).
-INVOKED: list[click.Command] = []
 
 
 class AuditedGroup(click.Group):
@@ -26,20 +28,32 @@ class AuditedGroup(click.Group):
     ) -> tuple[str | None, click.Command | None, list[str]]:
         name, cmd, rest = super().resolve_command(ctx, args)
         if cmd is not None:
-            INVOKED.append(cmd)
+            INVOKED.append(cmd.name or "")
         return name, cmd, rest
 
 
-def identity_option(f: F) -> F:
+def click_option(opt: Opt) -> Callable[[F], F]:
+    """A click option from `direct`'s table, the one home of the options the direct path reads too."""
+    kind: Any = None
+    if opt.choices is not None:
+        kind = click.Choice(list(opt.choices))
+    elif opt.path:
+        kind = click.Path(dir_okay=opt.dir_okay, allow_dash=opt.allow_dash, path_type=Path if opt.as_path else None)
     return click.option(
-        "-i",
-        "--identity",
-        "identities",
-        multiple=True,
-        type=click.Path(dir_okay=False),
-        help="Identity (private key) file; repeatable. Else SEALER_IDENTITY, SEALER_IDENTITY_FILE, "
-        "SEALER_IDENTITY_COMMAND, then ~/.config/sealer/identities/.",
-    )(f)
+        *opt.names,
+        opt.dest,
+        help=opt.help,
+        metavar=opt.metavar,
+        is_flag=opt.flag,
+        multiple=opt.multiple,
+        type=kind,
+        default=False if opt.flag else opt.default,
+        show_default=opt.default is not None,
+    )
+
+
+identity_option = click_option(IDENTITY)
+only_env_option = click_option(ONLY_ENV)
 
 
 def output_option(f: F) -> F:
@@ -56,15 +70,6 @@ def output_option(f: F) -> F:
 def env_option(f: F) -> F:
     return click.option(
         "--env", "env", metavar="ENV", help="Environment; by default the one whose path rule covers the file."
-    )(f)
-
-
-def only_env_option(f: F) -> F:
-    return click.option(
-        "--env",
-        "env",
-        metavar="ENV",
-        help="Only this environment: named files must be sealed for it; directories are filtered.",
     )(f)
 
 
@@ -107,35 +112,8 @@ def audit_many(events: list[Any]) -> None:
         note(warning)
 
 
-def audit_release(events: list[Any], *, withheld: str = "nothing was unsealed") -> None:
-    """The audit lines of plaintext about to leave (unseal, exec), written before it does: a log
-    that cannot be written stops the command (`_audit.record_release`: fail closed, unless
-    SEALER_AUDIT=best-effort)."""
-    from .._audit import record_release
-
-    warning = record_release(events, withheld=withheld)
-    if warning:
-        note(warning)
-
-
-def write_output(text: str, out: Path | None, *, mode: int | None = None) -> None:
-    """A command's result: to stdout, or atomically to `-o OUT` (`-` is stdout too)."""
-    if out is None or str(out) == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    from .._fsio import atomic_write
-
-    atomic_write(out, text.encode(), mode=mode)
-
-
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def note(message: str) -> None:
-    """A status line for people, on stderr so stdout stays clean for pipes."""
-    click.echo(message, err=True)
 
 
 def emit_rows(rows: list[dict[str, Any]], output: str, line: Callable[[dict[str, Any]], str], *, empty: str) -> None:

@@ -5,48 +5,20 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-if TYPE_CHECKING:
-    from .._unseal import Unsealed
+from . import direct
+from ._common import CONTEXT, click_option, identity_option, note, only_env_option
 
-from ._common import CONTEXT, audit_release, identity_option, note, only_env_option, write_output
-
-_allow_env_option = click.option(
-    "--allow-env",
-    "allow_env",
-    multiple=True,
-    metavar="NAME",
-    help="Let a sealed value set this variable although it changes how programs run (PATH, LD_*, …). Repeatable.",
-)
-_no_rules_option = click.option(
-    "--no-rules",
-    is_flag=True,
-    help="Open files outside any sealer repository, where no environment rules (retired keys, not_before,"
-    " signatures) exist. Inside a repository the rules always apply.",
-)
+_allow_env_option = click_option(direct.ALLOW_ENV)
+_no_rules_option = click_option(direct.NO_RULES)
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["yaml", "k8s", "dotenv", "json"]),
-    default="yaml",
-    show_default=True,
-    help="yaml: the files as written, sealer: blocks removed; k8s: only the Kubernetes manifests, for"
-    " kubectl apply -f -; dotenv: NAME=value lines (a Secret's keys, other documents' paths in UPPER_SNAKE),"
-    " shell-quoted; json: a list of {file, document, content}.",
-)
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
-    help="Write plaintext to this file (mode 0600) instead of stdout.",
-)
+@click_option(direct.FORMAT)
+@click_option(direct.OUT)
 @only_env_option
 @identity_option
 @_no_rules_option
@@ -66,17 +38,7 @@ def unseal(
     from stdin; it has no path, so it needs --env, and that environment's rules apply (from the
     repository of the current directory).
     """
-    from .._identities import find_identities
-    from .._render import render
-    from .._unseal import unseal_paths
-
-    ids = find_identities(identities)
-    files, skipped = unseal_paths(paths, ids.for_kid, env=env, structured=fmt != "yaml", checked=not no_rules)
-    _audit_unseal(files, None)
-    text, notes = render(files, fmt, allow_env=frozenset(allow_env))
-    for n in skipped + notes:
-        note(n)
-    write_output(text, out, mode=0o600)  # plaintext: never readable by others
+    direct.unseal(paths, fmt, out, env, identities, no_rules, allow_env)
 
 
 class _ExecCommand(click.Command):
@@ -119,7 +81,7 @@ def exec_(
         raise UsageError("no command given", hint="sealer exec FILE… -- CMD [ARG…]")
     ids = find_identities(identities)
     unsealed, skipped = unseal_paths(files, ids.for_kid, env=env, checked=not no_rules)
-    _audit_unseal(unsealed, f"exec {command[0]}")
+    direct.audit_unseal(unsealed, f"exec {command[0]}")
     values, notes = environment(unsealed, allow=frozenset(allow_env))
     for n in skipped + notes:
         note(n)
@@ -139,13 +101,3 @@ def exec_(
         raise UsageError(f"command not found: {command[0]}") from None
     except PermissionError:
         raise UsageError(f"command not executable: {command[0]}") from None
-
-
-def _audit_unseal(files: list[Unsealed], reason: str | None) -> None:
-    """One audit line per unsealed file, written in one append before any plaintext leaves (it is
-    called before rendering, writing or exec): a log that cannot be written stops the command."""
-    from .._audit import Event, git_head
-
-    head = git_head(Path.cwd())
-    events = [Event("unseal", env=u.env, file=u.source, kids=u.kids, commit=head, reason=reason) for u in files]
-    audit_release(events, withheld="nothing was unsealed" if reason is None else "the command was not run")
