@@ -219,31 +219,88 @@ def unseal_paths(
     without sealed documents (plain manifests) are left out, and with `env` only that
     environment's files are read: a deploy job can point at the whole tree.
     """
+    planned = [(i, _read_stdin() if i.file == STDIN else read_text(i.file)) for i in _plan(paths, env, checked)]
+    todo = [(i, t) for i, t in planned if i.explicit or _format.mentions_tokens(t) or "sealer:" in t]
     out: list[Unsealed] = []
     notes: list[str] = []
-    for item in _plan(paths, env, checked):
-        f, rules = item.file, item.rules
-        text = _read_stdin() if f == STDIN else read_text(f)
-        if not item.explicit and not _format.mentions_tokens(text) and "sealer:" not in text:
-            continue
-        sf = load(text, STDIN_NAME if f == STDIN else str(f))
-        file_env = sf.env
-        if not item.explicit and rules is UNCHECKED and (file_env is None or (env is not None and file_env != env)):
-            if file_env is not None:
-                notes.append(f"{f}: sealed for {file_env}, not {env}; skipped")
-            continue
-        if rules is None:
-            if file_env is None or item.repo is None:
-                raise InputError(
-                    "no environment's path rule covers this file, and it names no environment",
-                    file=str(f),
-                    hint="pass --env, or add the path to an environment in .sealer.yaml",
-                )
-            rules = item.repo.rules(file_env)
-        out.append(unseal_file(sf, identity_for, rules=rules, env=env, structured=structured, path=item.rel))
+    for result in _open_all(todo, identity_for, env, structured):
+        if isinstance(result, BaseException):
+            raise result  # the first failure in the order the files were named: all or nothing
+        if isinstance(result, str):
+            notes.append(result)
+        elif result is not None:
+            out.append(result)
     if not out:
         raise InputError(f"no sealed files found in {', '.join(map(str, paths))}")
     return out, notes
+
+
+def _open_planned(
+    item: _Planned, text: str, identity_for: Callable[[str], Identity | None], env: str | None, structured: bool
+) -> Unsealed | str | None:
+    """One planned file: its plaintext, a note saying why it was skipped, or None (nothing sealed)."""
+    f, rules = item.file, item.rules
+    sf = load(text, STDIN_NAME if f == STDIN else str(f))
+    file_env = sf.env
+    if not item.explicit and rules is UNCHECKED and (file_env is None or (env is not None and file_env != env)):
+        return f"{f}: sealed for {file_env}, not {env}; skipped" if file_env is not None else None
+    if rules is None:
+        if file_env is None or item.repo is None:
+            raise InputError(
+                "no environment's path rule covers this file, and it names no environment",
+                file=str(f),
+                hint="pass --env, or add the path to an environment in .sealer.yaml",
+            )
+        rules = item.repo.rules(file_env)
+    return unseal_file(sf, identity_for, rules=rules, env=env, structured=structured, path=item.rel)
+
+
+# Below this many files one process is faster: a pool costs its imports and a fork per worker.
+PARALLEL_FILES = 48
+_JOB: tuple[list[tuple[_Planned, str]], Callable[[str], Identity | None], str | None, bool] | None = None
+
+
+def _open_all(
+    todo: list[tuple[_Planned, str]],
+    identity_for: Callable[[str], Identity | None],
+    env: str | None,
+    structured: bool,
+) -> Iterator[Unsealed | str | BaseException | None]:
+    """Each file's result, in order. Parsing is most of the work, so many files are shared out
+    among forked workers, one per core: they inherit the identities and the plan (nothing is
+    pickled on the way in, and no key leaves the process tree), and send back only results.
+    A program with threads opens them in-process: forking one is unsafe."""
+    import os
+    import threading
+
+    workers = min(os.cpu_count() or 1, len(todo) // (PARALLEL_FILES // 2))
+    if workers < 2 or len(todo) < PARALLEL_FILES or threading.active_count() > 1:
+        for item, text in todo:
+            try:
+                yield _open_planned(item, text, identity_for, env, structured)
+            except Exception as e:
+                yield e
+        return
+    global _JOB
+    from ._pool import worker_pool
+
+    _JOB = (todo, identity_for, env, structured)
+    try:
+        with worker_pool(workers, start="fork") as pool:
+            yield from pool.map(_open_nth, range(len(todo)), chunksize=max(1, len(todo) // (workers * 4)))
+    finally:
+        _JOB = None
+
+
+def _open_nth(n: int) -> Unsealed | str | BaseException | None:
+    """In a forked worker: the n-th file of the inherited job. A failure comes back as a value."""
+    assert _JOB is not None
+    todo, identity_for, env, structured = _JOB
+    item, text = todo[n]
+    try:
+        return _open_planned(item, text, identity_for, env, structured)
+    except Exception as e:
+        return e
 
 
 def _read_stdin() -> str:

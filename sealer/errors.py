@@ -25,6 +25,10 @@ class SealerError(Exception):
         self.hint = hint
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickled whole (a worker process's failure reaches its parent with its file, path and hint).
+        return (_rebuild, (type(self), self.message, self.file, self.path, self.hint))
+
     def __str__(self) -> str:
         text = f"{self.path}: {self.message}" if self.path else self.message
         text = f"{self.file}: {text}" if self.file else text
@@ -77,3 +81,7 @@ class Refused(SealerError):
 class UnsafePath(InputError):
     """A path under an environment that sealer will not follow or read: a symbolic link, a
     submodule, a file over the size cap, a name that could escape a target."""
+
+
+def _rebuild(cls: type[SealerError], message: str, file: str | None, path: str | None, hint: str | None) -> SealerError:
+    return cls(message, file=file, path=path, hint=hint)
