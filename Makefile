@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: demo test lint bench tools clean
+.PHONY: demo test lint bench tools checkov clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,22 @@ tools:
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check sealer tests bench examples
 	$(BIN)/mypy
+	$(BIN)/hadolint Containerfile
 
-test: $(VENV)/.installed-test tools lint
+# checkov (many dependencies) in a venv of its own, so it never constrains the test extras.
+# tests/test_deploy_examples.py runs it over examples/k8s and examples/argocd (.checkov.yaml).
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
+$(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip --disable-pip-version-check -q install 'checkov==$(CHECKOV_VERSION)'
+	touch $@
+
+checkov: $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -d examples/k8s
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -d examples/argocd
+
+test: $(VENV)/.installed-test $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION) tools lint
 	$(BIN)/pytest -q
 
 # Benchmarks run against a regular (non-editable) install, as users have it: an editable install's
@@ -53,7 +67,7 @@ bench: tools
 	$(BENCH)/bin/python bench/run.py
 
 clean:
-	rm -rf $(VENV) $(BENCH) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache
 
 # Long fuzzing, outside `make test` and CI: the atheris harnesses of fuzz/ (installed here, not in the
 # test extras; skipped with a note when atheris does not build) and the `long` hypothesis profile of

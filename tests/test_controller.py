@@ -659,30 +659,3 @@ def test_backoff_is_exponential_capped_and_jittered() -> None:
         assert 0.9 * base <= next_delay(1, failures, 10) <= 1.1 * base
     assert 270 <= next_delay(30, 50, 300) <= 330
     assert next_delay(600, 3, 300) <= 660  # never waits longer than the interval times 1.1 because of the cap
-
-
-def test_kubernetes_example_matches_the_command() -> None:
-    """examples/k8s parses, and every setting its ConfigMap gives is one the command reads."""
-    from ruamel.yaml import YAML
-
-    from sealer._cli.controller import controller
-
-    root = Path(__file__).resolve().parent.parent / "examples" / "k8s"
-    docs = {}
-    for f in sorted(root.glob("*.yaml")):
-        for doc in YAML(typ="safe", pure=True).load_all(f.read_text()):
-            if doc and "metadata" in doc:
-                docs[(doc["kind"], doc["metadata"]["name"])] = doc
-    kinds = {kind for kind, _ in docs}
-    assert {"Deployment", "ServiceAccount", "Secret", "ConfigMap", "Service"} <= kinds
-    envvars = {v for p in controller.params for v in ([p.envvar] if isinstance(p.envvar, str) else p.envvar or [])}
-    config = docs[("ConfigMap", "sealer-controller-prod")]["data"]
-    assert set(config) - {"SEALER_ACTOR"} <= envvars, set(config) - envvars
-    assert config["SEALER_CONTROLLER_LISTEN"].endswith(":9808")
-    service = docs[("Service", "sealer-controller-prod")]
-    assert service["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
-    pod = docs[("Deployment", "sealer-controller-prod")]["spec"]["template"]["spec"]
-    probes = pod["containers"][0]
-    assert probes["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert probes["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert "AGE-SECRET-KEY-1" not in (root / "identity-secret.yaml").read_text()  # a shape, never a key
