@@ -10,9 +10,7 @@ plaintext, so both halves of every side are proven correct.
 
 from __future__ import annotations
 
-import itertools
 import os
-import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -28,16 +26,14 @@ from harness import (
     peer,
     random_value,
     secret_text,
+    sops_outputs,
     spread,
-    string_data,
     write_list,
     xargs,
 )
 
 FILES = int(os.environ.get("SEALER_BENCH_BULK_FILES", "300"))
 VALUES = 5
-_DOC_START = re.compile(r"^apiVersion:", re.MULTILINE)
-_NAME = re.compile(r"^\s+name: (\S+)$", re.MULTILINE)
 
 
 def _restore(pristine: Path, where: Path) -> Callable[[], None]:
@@ -83,7 +79,7 @@ def bench_bulk(ws: Workspace) -> list[Row]:
         enc["sops"] = [xargs(listing, ws.sops, "encrypt", "-i", *SOPS_ENCRYPT_ARGS, "--age", ws.recipient)]
         dec["sops"] = [xargs(listing, ws.sops, "decrypt")]
         setup["sops"] = _restore(pristine, sops_dir)
-        check["sops"] = lambda out: _sops_outputs(out, files)
+        check["sops"] = lambda out: sops_outputs(out, files)
     if ws.age:
         age_dir = ws.root / "age-bulk"
         age_dir.mkdir()
@@ -138,19 +134,6 @@ def bench_bulk(ws: Workspace) -> list[Row]:
 def _all_in(who: str, values: list[str], out: str) -> None:
     if any(v not in out for v in values):
         raise SystemExit(f"bench: {who} does not print every plaintext value")
-
-
-def _sops_outputs(out: str, files: dict[str, dict[str, str]]) -> None:
-    """The concatenated output of the `sops decrypt` loop: each Secret back, exactly (one write per
-    process: documents do not interleave)."""
-    got: dict[str, dict[str, str]] = {}
-    starts = [m.start() for m in _DOC_START.finditer(out)] + [len(out)]
-    for a, b in itertools.pairwise(starts):
-        doc = out[a:b]
-        name = _NAME.search(doc)
-        got[name.group(1) if name else "?"] = string_data(doc)
-    if got != files:
-        raise SystemExit("bench: the sops decrypt loop did not give every Secret back as it was")
 
 
 def _age_outputs(out: str, values: list[str]) -> None:

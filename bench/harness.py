@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import itertools
 import os
 import re
 import secrets
@@ -32,6 +33,8 @@ CORES = os.cpu_count() or 1
 # sops encrypts what sealer seals in a Secret: its data and stringData values, nothing else.
 SOPS_ENCRYPT_ARGS = ("--encrypted-regex", "^(data|stringData)$")
 TOKEN_RE = re.compile(r"ENC\[sealer\.[^\]]*\]")
+_DOC_START = re.compile(r"^apiVersion:", re.MULTILINE)
+_NAME = re.compile(r"^\s+name: (\S+)$", re.MULTILINE)
 IMPORTTIME_RE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)\s*$")
 # Modules of gitpython and its dependencies: `sealer unseal` must import none of them.
 GIT_MODULES = ("git", "gitdb", "smmap")
@@ -45,7 +48,7 @@ GIT_MODULES = ("git", "gitdb", "smmap")
 class Peer:
     """One comparison on a row: a peer tool (sops, age) or the floor (bare crypto, bare interpreter)."""
 
-    value: float | str | None  # None: could not be measured (see note)
+    value: float | int | str | None  # None: could not be measured (see note)
     label: str  # what was run, e.g. "sops decrypt", "20× age -d"
     ratio: float | None = None  # sealer / this; below 1: sealer is faster
     note: str = ""  # why there is no figure, or how it was obtained (e.g. sampled and scaled)
@@ -79,7 +82,7 @@ class Row:
         return {**asdict(self), "ok": self.ok}
 
 
-def peer(value: float | None, label: str, sealer: float | None, *, note: str = "") -> Peer:
+def peer(value: float | int | None, label: str, sealer: float | None, *, note: str = "") -> Peer:
     """A peer figure and sealer's ratio to it; `value` None: the tool is missing (`note` says so)."""
     ratio = round(sealer / value, 4) if value and sealer is not None else None
     return Peer(value, label, ratio, note)
@@ -87,7 +90,7 @@ def peer(value: float | None, label: str, sealer: float | None, *, note: str = "
 
 def at_most(limit: float, p: Peer | None, name: str) -> Goal:
     """Goal: sealer takes at most `limit` times the peer's time."""
-    return Goal(f"≤ {limit:g}× {name}", None if p is None or p.ratio is None else p.ratio <= limit)
+    return Goal(f"≤ {limit:.1f}× {name}", None if p is None or p.ratio is None else p.ratio <= limit)
 
 
 def faster(times: float, p: Peer | None, name: str) -> Goal:
@@ -197,16 +200,16 @@ class Workspace:
             str(self.key),
         ]
 
-    def time_cmds(self, cmds: Sequence[Sequence[str]], out: list[str] | None = None) -> float:
-        """Wall seconds to run these commands one after another, output discarded (or, with `out`,
-        collected there: for the untimed checked run)."""
+    def time_cmds(self, cmds: Sequence[Sequence[str]], out: list[str] | None = None, cwd: Path | None = None) -> float:
+        """Wall seconds to run these commands one after another (in CWD, by default the repository),
+        output discarded (or, with `out`, collected there: for the untimed checked run)."""
         t0 = time.perf_counter()
         for cmd in cmds:
             proc = subprocess.run(
                 cmd,
                 stdout=subprocess.DEVNULL if out is None else subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
-                cwd=self.repo,
+                cwd=cwd or self.repo,
                 env=self.env,
                 check=False,
             )
@@ -224,6 +227,7 @@ class Workspace:
         warmup: int | None = None,
         setup: dict[str, Callable[[], object]] | None = None,
         check: dict[str, Callable[[str], object]] | None = None,
+        cwd: Path | None = None,
     ) -> dict[str, list[float]]:
         """Time each side `repeat` times after `warmup` runs, interleaved so drift hits all alike.
         `setup[side]`, if given, runs untimed before each run of that side (e.g. restore the files
@@ -239,10 +243,10 @@ class Workspace:
                     setup[k]()
                 if i == 0 and check and k in check:
                     out: list[str] = []
-                    self.time_cmds(cmds, out)
+                    self.time_cmds(cmds, out, cwd)
                     check[k]("".join(out))
                     continue
-                t = self.time_cmds(cmds)
+                t = self.time_cmds(cmds, cwd=cwd)
                 if i >= warmup:
                     samples[k].append(t)
         return samples
@@ -357,6 +361,19 @@ def string_data(yaml_text: str) -> dict[str, str]:
             k, _, v = line.strip().partition(": ")
             out[k] = v.strip().strip("'\"")
     return out
+
+
+def sops_outputs(out: str, files: dict[str, dict[str, str]]) -> None:
+    """The concatenated output of a `sops decrypt` loop must give each Secret back exactly (each
+    process writes its document at once: they do not interleave)."""
+    got: dict[str, dict[str, str]] = {}
+    starts = [m.start() for m in _DOC_START.finditer(out)] + [len(out)]
+    for a, b in itertools.pairwise(starts):
+        doc = out[a:b]
+        name = _NAME.search(doc)
+        got[name.group(1) if name else "?"] = string_data(doc)
+    if got != files:
+        raise SystemExit("bench: the sops decrypt loop did not give every Secret back as it was")
 
 
 def write_list(path: Path, items: Sequence[Path | str]) -> Path:
