@@ -23,9 +23,9 @@ def bench_token_size(ws: Workspace) -> list[Row]:
     if len(tokens) != 1:
         raise SystemExit(f"bench: expected one token in {path}, found {len(tokens)}")
     size = len(tokens[0])
-    armored: float | None = None
+    armored: int | None = None
     if ws.age:
-        armored = float(len(ws.run(ws.age, "-r", ws.recipient, "-a", stdin=value.encode()).stdout.strip()))
+        armored = len(ws.run(ws.age, "-r", ws.recipient, "-a", stdin=value.encode()).stdout.strip())
     return [
         Row(
             name="token size (32-byte value, 1 recipient)",
