@@ -6,9 +6,10 @@ calls would measure process start-up, not the controller), drives a real `Contro
 worker processes, a `dir:` target) and prints the rows as JSON. The harness itself stays stdlib
 only. Alone: `.venv/bin/python bench/controller.py [--files N] [--repeat N]`.
 
-Targets (DESIGN.md §9, issue 4): a no-change sync costs ≤ 100 ms of work; a full render of
-1,000 files × 10 values takes ≤ 3 s. "Work" is the sync inside a running controller; the cold
-`sealer controller --once` process (interpreter start and imports included) is reported beside it.
+Targets (DESIGN.md §9, issues 4 and 13): a no-change sync costs ≤ 100 ms of work; a full render of
+1,000 files × 10 values takes ≤ 3 s, also while another process keeps one core busy. "Work" is the
+sync inside a running controller; the cold `sealer controller --once` process (interpreter start
+and imports included) is reported beside it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import Row, Workspace, benchmark
+from harness import Goal, Row, Workspace, benchmark
 
 FILES = int(os.environ.get("SEALER_BENCH_CONTROLLER_FILES", "1000"))
 VALUES = 10
@@ -128,13 +129,25 @@ def run(root: Path, *, files: int = 1000, values: int = 10, repeat: int = 5) -> 
         if rendered != files:
             raise SystemExit(f"bench: expected {files} manifests in {out}, found {rendered}")
 
-        full: list[float] = []
-        for n in range(max(3, repeat // 2)):
-            _change_one(repo, n, values)
-            r = ctl.cycle()
-            if not (r.ok and r.changed):
-                raise SystemExit(f"bench: full render failed: {r.reason}: {r.message}")
-            full.append(r.seconds)
+        def renders(first: int) -> list[float]:
+            seconds = []
+            for n in range(first, first + max(3, repeat // 2)):
+                _change_one(repo, n, values)
+                r = ctl.cycle()
+                if not (r.ok and r.changed):
+                    raise SystemExit(f"bench: full render failed: {r.reason}: {r.message}")
+                seconds.append(r.seconds)
+            return seconds
+
+        full = renders(0)
+        # The same while another job keeps one core busy (a CI runner, a neighbour on the node).
+        burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            time.sleep(0.2)  # let it reach the CPU
+            busy = renders(len(full))
+        finally:
+            burner.kill()
+            burner.wait()
 
         ctl.cycle()  # warm
         walls: list[float] = []
@@ -151,6 +164,7 @@ def run(root: Path, *, files: int = 1000, values: int = 10, repeat: int = 5) -> 
 
     no_change_ms = statistics.median(walls) * 1000
     full_s = statistics.median(full)
+    busy_s = statistics.median(busy)
     meta = {"files": files, "values_per_file": values, "workers": workers, "cpus": os.cpu_count()}
     rows: list[dict[str, Any]] = [
         {
@@ -176,6 +190,18 @@ def run(root: Path, *, files: int = 1000, values: int = 10, repeat: int = 5) -> 
                 **meta,
                 "samples_s": [round(x, 3) for x in full],
                 "what": "fetch, read 1,000 blobs, unseal all in worker processes, render, write, syncfs, swap, audit",
+            },
+        },
+        {
+            "name": f"controller: full render, {files} × {values}, one core busy (median of {len(busy)})",
+            "value": round(busy_s, 3),
+            "unit": "s",
+            "goal": f"≤ {FULL_RENDER_GOAL_S:g} s",
+            "ok": busy_s <= FULL_RENDER_GOAL_S,
+            "extra": {
+                **meta,
+                "samples_s": [round(x, 3) for x in busy],
+                "what": "the full render while a child process burns CPU (`while True: pass`) on one core",
             },
         },
         {
@@ -213,7 +239,7 @@ def bench_controller(ws: Workspace) -> list[Row]:
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["?"])[-1]
         return [Row(name="controller", value=None, unit="ms", note=f"driver failed: {last}")]
-    rows = [Row(**r) for r in json.loads(proc.stdout)]
+    rows = [_row(r) for r in json.loads(proc.stdout)]
     once = _once_process(ws.sealer, root, ws.env)
     rows.append(
         Row(
@@ -224,6 +250,13 @@ def bench_controller(ws: Workspace) -> list[Row]:
         )
     )
     return rows
+
+
+def _row(r: dict[str, Any]) -> Row:
+    """A harness row from the driver's JSON (its goals are absolute: no peer)."""
+    goal = r.pop("goal", None)
+    ok = r.pop("ok", None)
+    return Row(**r, goals=[Goal(goal, ok)] if goal else [])
 
 
 def main(argv: list[str] | None = None) -> int:
