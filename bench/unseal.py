@@ -241,23 +241,26 @@ t.append(time.perf_counter())
 from sealer._identities import find_identities
 from sealer._render import render
 from sealer._unseal import unseal_paths
-from sealer._cli.unseal import _audit_unseal
+from sealer._cli.direct import audit_unseal
 t.append(time.perf_counter())
 ids = find_identities((sys.argv[2],))
 ids.kids()  # the CLI loads the key on first use, inside unseal_paths: forced here to clock it apart
 t.append(time.perf_counter())
 files, skipped = unseal_paths((Path(sys.argv[1]),), ids.for_kid, env=None, structured=True, checked=True)
 t.append(time.perf_counter())
-_audit_unseal(files, None)
+audit_unseal(files, None)
 t.append(time.perf_counter())
 text, notes = render(files, "k8s", allow_env=frozenset())
 sys.stdout.write(text)
 sys.stdout.flush()
 t.append(time.perf_counter())
 print(json.dumps([start, *(b - a for a, b in zip(t, t[1:])), time.time()]), file=sys.stderr)
+sys.stderr.flush()
+import os
+os._exit(0)  # as sealer's main() ends: no interpreter teardown
 """
 _PHASE_NAMES = (
-    "import sealer._cli (click, CLI modules)",
+    "import sealer._cli (entry and unseal's option table; click is not loaded)",
     "import unseal modules (sealer.*, cryptography)",
     "load identity file (X25519 key)",
     "read, parse (lazy ruamel.yaml import), check rules, decrypt 20",
