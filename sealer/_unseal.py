@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -22,7 +22,7 @@ from ._document import (
 from ._format.valuepath import format_path
 from ._fsio import read_text
 from ._keys import Identity
-from ._repository import EnvRules, Repository, is_yaml, list_tree
+from ._repository import EnvRules, Repository, expiry_unchecked, is_yaml, list_tree
 from .errors import EnvironmentMismatch, InputError, UnsafePath, UsageError
 
 
@@ -56,6 +56,7 @@ class Unsealed:
     docs: list[UnsealedDoc]
     values: int
     kids: tuple[str, ...] = ()  # every key id the file's values are sealed to (for the audit log)
+    warnings: list[str] = field(default_factory=list)  # expired values opened (on_expiry: warn), one line each
 
 
 def unseal_file(
@@ -66,6 +67,7 @@ def unseal_file(
     env: str | None = None,
     structured: bool = True,
     path: str | None = None,
+    now: float | None = None,
 ) -> Unsealed:
     """Open every token. Fails on the first value that does not open; nothing partial is returned.
 
@@ -74,6 +76,10 @@ def unseal_file(
     only to retired keys and values sealed before `not_before`, all before a value is opened.
     `UNCHECKED` skips them, and `env` then only checks the file's own claim. `path` is the
     file's repository-relative path, which signatures cover (default: `sf.source`).
+
+    Each value's expiry is judged once it has opened (so it is authentic), at `now` (default: the
+    clock): an expired value is refused (`Expired`), or under `on_expiry: warn`, and always with
+    `UNCHECKED`, opened with a line in `warnings`.
     """
     file_env = sf.env
     if isinstance(rules, EnvRules):
@@ -83,6 +89,7 @@ def unseal_file(
         raise EnvironmentMismatch(f"is sealed for environment {file_env!r}, not {env!r}", file=sf.source)
     edits = []
     kids: set[str] = set()
+    warnings: list[str] = []
     opened: dict[int, tuple[str, bytes, str | None]] = {}  # id(node) -> plaintext, for the structured view
     for doc, leaf in sf.all_leaves():
         if not leaf.sealed:
@@ -97,6 +104,13 @@ def unseal_file(
         ctx = doc.context(doc.meta.env, doc.meta.scope, leaf.path)
         lookup = rules.lookup(tok, leaf.path, sf.source, identity_for) if isinstance(rules, EnvRules) else identity_for
         data = envelope.unseal(tok, ctx, lookup, where=sf.source)
+        if tok.expires_at is not None:
+            if isinstance(rules, EnvRules):
+                late = rules.opened(tok, leaf.path, sf.source, now)
+            else:
+                late = expiry_unchecked(tok, leaf.path, sf.source, now)
+            if late is not None:
+                warnings.append(late)
         wanted = {"stringData": "s", "data": "b"}.get(leaf.section or "")
         if wanted is not None and tok.vtype != wanted:
             raise InputError(
@@ -116,7 +130,7 @@ def unseal_file(
         if structured
         else []
     )
-    return Unsealed(sf.source, file_env, text, docs, len(opened), tuple(sorted(kids)))
+    return Unsealed(sf.source, file_env, text, docs, len(opened), tuple(sorted(kids)), warnings)
 
 
 STDIN = Path("-")  # a path of "-": one sealed file read from standard input
@@ -212,6 +226,7 @@ def unseal_paths(
     env: str | None = None,
     structured: bool = True,
     checked: bool = True,
+    now: float | None = None,
 ) -> tuple[list[Unsealed], list[str]]:
     """Unseal files and directories, all or nothing; returns the files and notes on what was skipped.
 
@@ -240,7 +255,7 @@ def unseal_paths(
                     hint="pass --env, or add the path to an environment in .sealer.yaml",
                 )
             rules = item.repo.rules(file_env)
-        out.append(unseal_file(sf, identity_for, rules=rules, env=env, structured=structured, path=item.rel))
+        out.append(unseal_file(sf, identity_for, rules=rules, env=env, structured=structured, path=item.rel, now=now))
     if not out:
         raise InputError(f"no sealed files found in {', '.join(map(str, paths))}")
     return out, notes

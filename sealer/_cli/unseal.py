@@ -74,7 +74,7 @@ def unseal(
     files, skipped = unseal_paths(paths, ids.for_kid, env=env, structured=fmt != "yaml", checked=not no_rules)
     _audit_unseal(files, None)
     text, notes = render(files, fmt, allow_env=frozenset(allow_env))
-    for n in skipped + notes:
+    for n in skipped + notes + [w for u in files for w in u.warnings]:
         note(n)
     write_output(text, out, mode=0o600)  # plaintext: never readable by others
 
@@ -121,7 +121,7 @@ def exec_(
     unsealed, skipped = unseal_paths(files, ids.for_kid, env=env, checked=not no_rules)
     _audit_unseal(unsealed, f"exec {command[0]}")
     values, notes = environment(unsealed, allow=frozenset(allow_env))
-    for n in skipped + notes:
+    for n in skipped + notes + [w for u in unsealed for w in u.warnings]:
         note(n)
     # The command is found with our own PATH, never one a sealed value could have set.
     import shutil  # here: shutil pulls in compression modules that unseal does not need
@@ -141,11 +141,21 @@ def exec_(
         raise UsageError(f"command not executable: {command[0]}") from None
 
 
+def _reason(reason: str | None, u: Unsealed) -> str | None:
+    """The audit line's reason, noting expired values released (on_expiry: warn, or --no-rules)."""
+    if not u.warnings:
+        return reason
+    late = f"released {len(u.warnings)} expired value(s) with a warning"
+    return f"{reason}; {late}" if reason else late
+
+
 def _audit_unseal(files: list[Unsealed], reason: str | None) -> None:
     """One audit line per unsealed file, written in one append before any plaintext leaves (it is
     called before rendering, writing or exec): a log that cannot be written stops the command."""
     from .._audit import Event, git_head
 
     head = git_head(Path.cwd())
-    events = [Event("unseal", env=u.env, file=u.source, kids=u.kids, commit=head, reason=reason) for u in files]
+    events = [
+        Event("unseal", env=u.env, file=u.source, kids=u.kids, commit=head, reason=_reason(reason, u)) for u in files
+    ]
     audit_release(events, withheld="nothing was unsealed" if reason is None else "the command was not run")
