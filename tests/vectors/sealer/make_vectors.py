@@ -110,7 +110,8 @@ VECTORS: list[dict[str, Any]] = [
     },
     {
         "name": "x25519-expiry",
-        "description": "one age X25519 recipient, a value with an expiry: the 17-byte header of an upper-case type (§5)",
+        "description": "one age X25519 recipient, a value with an expiry:"
+        " the 17-byte header of an upper-case type (§5)",
         "kinds": ["x25519"],
         "document": SECRET,
         "fields": {"name": "db", "key": "password"},
