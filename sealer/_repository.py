@@ -396,13 +396,12 @@ def span(seconds: float) -> str:
 
 
 def expiry_note(tok: Token, now: float) -> str:
+    """`expires at TIME, in 3d` or `expired at TIME, 2h ago`: what check and status say of a value."""
     assert tok.expires_at is not None
     ahead = tok.expires_at - now
-    return (
-        f"expires at {when(tok.expires_at)}, in {span(ahead)}"
-        if ahead > 0
-        else (f"expired at {when(tok.expires_at)}, {span(ahead)} ago")
-    )
+    if ahead > 0:
+        return f"expires at {when(tok.expires_at)}, in {span(ahead)}"
+    return f"expired at {when(tok.expires_at)}, {span(ahead)} ago"
 
 
 def expiry_unchecked(tok: Token, path: ValuePath, source: str, now: float | None = None) -> str | None:
