@@ -2,7 +2,8 @@
 
 Every YAML file under an environment's paths must parse, be sealed for that environment (its
 `sealer.env` agrees with the path rule), leave no selected value in plaintext, name only the
-environment's current keys, and respect its policy: secret age, `not_before`, signatures. With
+environment's current keys, and respect its policy: secret age, `not_before`, signatures, expiry.
+Values expiring within `warn_before` are warnings: listed, but they do not fail the check. With
 identities it also proves that every value opens. Each problem is one finding naming the file and,
 where there is one, the value's path; nothing stops at the first problem, so one CI run lists them all.
 
@@ -41,9 +42,11 @@ class Problem:
     message: str
     path: str | None = None
     line: int | None = None
+    warning: bool = False  # reported, but does not fail the check (a value expiring soon)
 
     def render(self) -> str:
-        return f"{self.file}: {self.path}: {self.message}" if self.path else f"{self.file}: {self.message}"
+        message = f"warning: {self.message}" if self.warning else self.message
+        return f"{self.file}: {self.path}: {message}" if self.path else f"{self.file}: {message}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.file, "path": self.path, "line": self.line, "code": self.code, "message": self.message}
@@ -55,6 +58,7 @@ class CheckReport:
     values: int = 0
     unsealed: int | None = None  # values proven to open (with identities), else None
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # values expiring soon: said, not failed
 
     @property
     def ok(self) -> bool:
@@ -67,6 +71,7 @@ class CheckReport:
             "values": self.values,
             "unsealed": self.unsealed,
             "problems": [p.to_dict() for p in self.problems],
+            "warnings": [p.to_dict() for p in self.warnings],
         }
 
 
@@ -101,7 +106,8 @@ def check_text(
     identity_for: Callable[[str], Identity | None] | None = None,
     now: float | None = None,
 ) -> tuple[list[Problem], int, int]:
-    """Problems of one file of environment `env`; (problems, values, values opened).
+    """Problems of one file of environment `env`; (problems, values, values opened). Warnings
+    (`Problem.warning`) are among the problems, in file order.
 
     Without `rules` only what needs no registry is checked: it parses, its `sealer.env` agrees with
     the path rule, nothing selected is left in plaintext (what `sealer scan` reports)."""
@@ -137,8 +143,8 @@ def check_text(
             where = format_path(leaf.path)
             line = leaf.node.start_mark.line + 1
 
-            def add(code: str, message: str, where: str = where, line: int = line) -> None:
-                problems.append(Problem(rel, code, message, where, line))
+            def add(code: str, message: str, where: str = where, line: int = line, warning: bool = False) -> None:
+                problems.append(Problem(rel, code, message, where, line, warning))
 
             if not leaf.sealed:
                 add("plaintext", f"not sealed: a plaintext value under environment {env}'s paths (run: sealer seal)")
@@ -163,11 +169,13 @@ def check_text(
             if rules is not None:
                 for code, message in rules.value_problems(tok, now):
                     add(code, message)
+                for code, message in rules.value_warnings(tok, now):
+                    add(code, message, warning=True)
     if rules is not None:
         for err in rules.signature_problems(sf, rel):
             problems.append(Problem(rel, err.code, bare(err)))
     opened = 0
-    if identity_for is not None and values and not any(p.code in _STRUCTURAL for p in problems):
+    if identity_for is not None and values and not any(p.code in _STRUCTURAL for p in problems if not p.warning):
         from ._unseal import UNCHECKED, unseal_file
 
         try:
@@ -309,7 +317,8 @@ def check(
             problems, values, opened = check_text(
                 cfg, env, rel, text, rules=rules.get(env), identity_for=identity_for, now=now
             )
-            report.problems += problems
+            report.problems += [p for p in problems if not p.warning]
+            report.warnings += [p for p in problems if p.warning]
             report.values += values
             if report.unsealed is not None:
                 report.unsealed += opened

@@ -160,6 +160,30 @@ def parse_duration(text: str) -> int:
     return sum(int(n) * _UNITS[u] for n, u in parts)
 
 
+def parse_expires(text: str, now: int) -> int:
+    """`--expires`: a duration after `now` (`90s`, `12h`, `30d`) or an RFC 3339 time with its
+    offset (`2027-01-31T00:00:00Z`), as Unix seconds. A ValueError says what is wrong."""
+    text = str(text).strip()
+    if text[:1].isdigit() and text[-1:] in _UNITS:
+        return now + parse_duration(text)
+    import datetime as dt
+
+    try:
+        when = dt.datetime.fromisoformat(text.upper()) if re.fullmatch(_RFC3339, text) else None
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise ValueError(
+            f"{text!r} is neither a duration like 90s, 12h or 30d nor an RFC 3339 time like 2027-01-31T00:00:00Z"
+        )
+    return int(when.timestamp())
+
+
+_RFC3339 = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[-+][0-9]{2}:[0-9]{2})"
+ON_EXPIRY = ("refuse", "warn")
+WARN_BEFORE = 14 * 86400  # default `warn_before`
+
+
 @dataclass(frozen=True)
 class Policy:
     """Per-environment limits that `sealer status` (and CI through it) enforces."""
@@ -167,6 +191,9 @@ class Policy:
     max_secret_age: int | None = None  # seconds since a value was sealed with fresh content
     key_rotation_period: int | None = None  # seconds an active key may live
     require_signature: bool = False  # every sealed document signed by an allowed signer (check, unseal)
+    max_lifetime: int | None = None  # seconds a new value lives: its default expiry, and the longest allowed
+    warn_before: int = WARN_BEFORE  # seconds before an expiry that check and status warn of it
+    on_expiry: str = "refuse"  # what opening an expired value does: "refuse", or "warn" and open it
 
 
 @dataclass(frozen=True)
@@ -308,7 +335,7 @@ def _policy(spec: object, env: str, path: Path) -> Policy:
     if not isinstance(raw, dict):
         raise ConfigError(f"environment {env!r}: 'policy' must be a mapping", file=str(path))
     values: dict[str, int | None] = {}
-    for key in ("max_secret_age", "key_rotation_period"):
+    for key in ("max_secret_age", "key_rotation_period", "max_lifetime", "warn_before"):
         if raw.get(key) is None:
             values[key] = None
             continue
@@ -316,13 +343,28 @@ def _policy(spec: object, env: str, path: Path) -> Policy:
             values[key] = parse_duration(raw[key])
         except ValueError as e:
             raise ConfigError(f"environment {env!r}: policy.{key}: {e}", file=str(path)) from None
+        if values[key] == 0 and key == "max_lifetime":
+            raise ConfigError(f"environment {env!r}: policy.max_lifetime must be longer than 0s", file=str(path))
     required = raw.get("require_signature", False)
     if not isinstance(required, bool):
         raise ConfigError(f"environment {env!r}: policy.require_signature must be true or false", file=str(path))
-    unknown = set(raw) - {"max_secret_age", "key_rotation_period", "require_signature"}
+    on_expiry = raw.get("on_expiry", "refuse")
+    if on_expiry not in ON_EXPIRY:
+        raise ConfigError(
+            f"environment {env!r}: policy.on_expiry must be refuse or warn, not {on_expiry!r}", file=str(path)
+        )
+    unknown = set(raw) - {*values, "require_signature", "on_expiry"}
     if unknown:
         raise ConfigError(f"environment {env!r}: unknown policy setting {sorted(unknown)[0]!r}", file=str(path))
-    return Policy(values["max_secret_age"], values["key_rotation_period"], required)
+    warn_before = values["warn_before"]
+    return Policy(
+        values["max_secret_age"],
+        values["key_rotation_period"],
+        required,
+        max_lifetime=values["max_lifetime"],
+        warn_before=WARN_BEFORE if warn_before is None else warn_before,
+        on_expiry=on_expiry,
+    )
 
 
 def find_root(start: Path) -> Path | None:

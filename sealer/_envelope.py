@@ -1,9 +1,9 @@
 """Seal and unseal one value, bound to where it lives.
 
 A token is `ENC[sealer.v1,<kid>[+<kid>…],<blob>]` (grammar and exact bytes: docs/format.md).
-The blob is a header (type, seal time, context hints) followed by HPKE output: sealed directly to
-the single recipient, or, with several recipients, a random data key wrapped to each one and the
-value under ChaCha20-Poly1305. Everything the token claims (header, kids) and everything its place
+The blob is a header (type, seal time, optional expiry, context hints) followed by HPKE output:
+sealed directly to the single recipient, or, with several recipients, a random data key wrapped to
+each one and the value under ChaCha20-Poly1305. Everything the token claims (header, kids) and everything its place
 implies (environment, scope, path) goes into the HPKE `info` and the AEAD associated data, so an
 edited byte or a moved value does not open. The hints only let the error say *what* moved.
 """
@@ -31,15 +31,24 @@ _KEY_LEN = 32
 _NONCE = bytes(12)  # each data key seals exactly one message
 
 
-def seal(vtype: str, plaintext: bytes, ctx: Context, recipients: Sequence[Recipient], *, sealed_at: int) -> str:
-    """Seal one value to every recipient. Callers pass the environment's current recipient list."""
+def seal(
+    vtype: str,
+    plaintext: bytes,
+    ctx: Context,
+    recipients: Sequence[Recipient],
+    *,
+    sealed_at: int,
+    expires_at: int | None = None,
+) -> str:
+    """Seal one value to every recipient. Callers pass the environment's current recipient list.
+    `expires_at` (Unix seconds, after `sealed_at`) goes into the header, so the context binds it."""
     bad = value_problem(vtype, plaintext)
     if bad is not None:
         raise ValueError(f"plaintext {bad}")  # callers validate first and say which value
     if not recipients:
         raise IdentityError(f"environment {ctx.env!r} has no recipients", hint="run: sealer keys generate")
     kids = tuple(r.kid for r in recipients)
-    header = make_header(vtype, sealed_at, hints(ctx))
+    header = make_header(vtype, sealed_at, hints(ctx), expires_at)
     info = context_bytes(header, ctx, kids)
     if len(recipients) == 1:
         payload = recipients[0].seal(plaintext, info)
@@ -92,7 +101,7 @@ def unseal(token: Token, ctx: Context, identity_for: Callable[[str], Identity | 
         )
     raise UnsealError(
         f"value at {format_path(ctx.path)} does not open with key {identity.kid}"
-        " (the token was altered, or its seal time, type or key list was edited)",
+        " (the token was altered, or its seal time, expiry, type or key list was edited)",
         file=where,
         hint="restore the file from git, or set the value again",
     )

@@ -9,7 +9,8 @@ reseal, retire, the controller) asks them:
   link, a submodule or a file over the size cap there is refused, not skipped: fail closed.
 - **What an environment accepts.** `EnvRules` holds one environment's registry and policy and
   answers: may this token be opened (active or retiring key, sealed after `not_before`), does
-  this file's signature hold, which values break the policy.
+  this file's signature hold, which values break the policy, when a new value expires and what
+  opening an expired one does (`on_expiry`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,16 @@ from ._config import CONFIG_NAME, Config, Environment
 from ._format import Token, format_path
 from ._format.valuepath import Path as ValuePath
 from ._fsio import MAX_FILE_BYTES
-from .errors import ConfigError, EnvironmentMismatch, IdentityError, UnsafePath, UnsealError, UsageError
+from .errors import (
+    ConfigError,
+    EnvironmentMismatch,
+    Expired,
+    IdentityError,
+    Refused,
+    UnsafePath,
+    UnsealError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from ._document import SealedFile
@@ -268,6 +278,55 @@ class EnvRules:
             return []
         return [k for k in self.registry.current() if k.role == "environment" and now - k.created.timestamp() > period]
 
+    # Expiry: bound in the token's header (docs/format.md § 5), so it is read without a key and
+    # cannot be edited; what it means here is this environment's policy.
+
+    def expiry_for(self, requested: str | None, sealed_at: int, *, source: str | None = None) -> int | None:
+        """The expiry of a value sealed now, at `sealed_at`: `requested` (`--expires`, a duration
+        after the seal time or an RFC 3339 time), else `max_lifetime` after the seal time, else
+        none. Refused: an expiry not after the seal time, or further away than `max_lifetime`."""
+        from ._config import parse_expires
+        from ._format.token import MAX_TIME
+
+        limit = self.environment.policy.max_lifetime
+        if requested is None:
+            return None if limit is None else sealed_at + limit
+        try:
+            at = parse_expires(requested, sealed_at)
+        except ValueError as e:
+            raise UsageError(f"--expires: {e}", file=source) from None
+        if at <= sealed_at:
+            raise UsageError(
+                f"--expires {requested}: {when(at)} is not after the seal time, {when(sealed_at)}",
+                file=source,
+                hint="give a later time, or a duration such as 30d",
+            )
+        if limit is not None and at - sealed_at > limit:
+            raise Refused(
+                f"--expires {requested} is further away than {self.name}'s max_lifetime ({span(limit)})",
+                file=source,
+                hint=f"give an expiry within {span(limit)}, or leave --expires out to get exactly that",
+            )
+        if at > MAX_TIME:
+            raise UsageError(f"--expires {requested}: too far in the future", file=source)
+        return at
+
+    def expired(self, tok: Token, now: float) -> bool:
+        """Past its expiry: refused when opened (`opened`), unless `on_expiry: warn`."""
+        return tok.expires_at is not None and now >= tok.expires_at
+
+    def expiring(self, tok: Token, now: float) -> bool:
+        """Not expired, but expiring within the policy's `warn_before`: check and status warn."""
+        return tok.expires_at is not None and now < tok.expires_at <= now + self.environment.policy.warn_before
+
+    def opened(self, tok: Token, path: ValuePath, source: str, now: float | None = None) -> str | None:
+        """After a value opened (so its expiry is authentic): raises `Expired` when it has expired,
+        or under `on_expiry: warn` returns a one-line warning instead; None when it has not."""
+        t = time.time() if now is None else now
+        if not self.expired(tok, t):
+            return None
+        return expiry_refusal(tok, path, source, warn=self.environment.policy.on_expiry == "warn", env=self.name)
+
     def value_problems(self, tok: Token, now: float) -> list[tuple[str, str]]:
         """(code, message) for each way a sealed value breaks this environment's policy."""
         reg, policy = self.registry, self.environment.policy
@@ -304,12 +363,69 @@ class EnvRules:
                     f"sealed {days:.0f} days ago, older than max_secret_age ({limit:g} days): set a fresh value",
                 )
             )
+        if self.expired(tok, now) and policy.on_expiry == "refuse":
+            out.append(("expired", f"{expiry_note(tok, now)}: refused at deploy, set a new value with a new expiry"))
         return out
+
+    def value_warnings(self, tok: Token, now: float) -> list[tuple[str, str]]:
+        """(code, message) for what the policy warns of, without refusing: a value expiring within
+        `warn_before`, or one expired under `on_expiry: warn`."""
+        if self.expiring(tok, now):
+            return [("expiring", f"{expiry_note(tok, now)}: set a new value before then")]
+        if self.expired(tok, now) and self.environment.policy.on_expiry == "warn":
+            return [("expired", f"{expiry_note(tok, now)}: deployed with a warning (on_expiry: warn)")]
+        return []
 
 
 def future_message(tok: Token) -> str:
-    when = dt.datetime.fromtimestamp(min(tok.sealed_at, 253402300799), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"sealed at {when}, in the future (more than {CLOCK_SKEW // 60} minutes ahead of this clock)"
+    return f"sealed at {when(tok.sealed_at)}, in the future (more than {CLOCK_SKEW // 60} minutes ahead of this clock)"
+
+
+def when(ts: int) -> str:
+    """Unix seconds as RFC 3339 UTC, the form every message and `--output json` uses."""
+    return dt.datetime.fromtimestamp(min(ts, 253402300799), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def span(seconds: float) -> str:
+    """A duration for people: `14d`, `5h`, `90s` (the largest unit that fits, rounded down)."""
+    s = int(abs(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            return f"{s // size}{unit}"
+    return f"{s}s"
+
+
+def expiry_note(tok: Token, now: float) -> str:
+    """`expires at TIME, in 3d` or `expired at TIME, 2h ago`: what check and status say of a value."""
+    assert tok.expires_at is not None
+    ahead = tok.expires_at - now
+    if ahead > 0:
+        return f"expires at {when(tok.expires_at)}, in {span(ahead)}"
+    return f"expired at {when(tok.expires_at)}, {span(ahead)} ago"
+
+
+def expiry_unchecked(tok: Token, path: ValuePath, source: str, now: float | None = None) -> str | None:
+    """`EnvRules.opened` without an environment (`UNCHECKED`, `--no-rules`): no policy says to
+    refuse, so an expired value opens, always with the warning."""
+    t = time.time() if now is None else now
+    if tok.expires_at is None or t < tok.expires_at:
+        return None
+    return expiry_refusal(tok, path, source, warn=True, env=None)
+
+
+def expiry_refusal(tok: Token, path: ValuePath, source: str, *, warn: bool, env: str | None) -> str:
+    """An expired value, said once for every door: raised as `Expired`, or (`warn`) the warning."""
+    assert tok.expires_at is not None
+    where = format_path(path)
+    if warn:
+        policy = f"{env}'s on_expiry: warn" if env else "no environment rules apply"
+        return f"{source}: {where}: warning: expired at {when(tok.expires_at)}; opened anyway ({policy})"
+    raise Expired(
+        f"expired at {when(tok.expires_at)}; refused",
+        file=source,
+        path=where,
+        hint=f"set a new value with a new expiry: sealer set {source} '{where}' --expires DURATION|TIME",
+    )
 
 
 # --- the repository --------------------------------------------------------------------------------

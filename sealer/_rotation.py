@@ -1,9 +1,10 @@
 """Re-sealing a repository to its environments' current keys: plan, parallel, atomic, resumable.
 
 Only tokens change: each stale token is opened and sealed again in place, with its original seal
-time (the age of a secret is the age of its content, not of its key), and nothing else in the file
-is rewritten. Files are replaced atomically one by one, so a run killed at any point leaves each
-file old or new, and running again finishes the job (already-current tokens are skipped). With
+time and expiry (the age of a secret is the age of its content, not of its key; an expired value
+stays expired), and nothing else in the file is rewritten. Files are replaced atomically one by
+one, so a run killed at any point leaves each file old or new, and running again finishes the job
+(already-current tokens are skipped). With
 `--commit`, each file is recorded in a journal before it is replaced (`Journal`), so the re-run's
 commit also holds the files the killed run re-sealed.
 """
@@ -228,7 +229,8 @@ def _reseal_tokens(
         # as for unseal: a reseal must not launder a value that deploy tooling would refuse.
         lookup = _RULES[env].lookup(tok, loc.ctx.path, rel, _IDENTITIES.get)
         plain = envelope.unseal(tok, loc.ctx, lookup, where=rel)
-        new = envelope.seal(tok.vtype, plain, loc.ctx, recipients, sealed_at=tok.sealed_at)
+        # Its expiry goes with it: re-sealing to new keys neither renews nor ends a value's life.
+        new = envelope.seal(tok.vtype, plain, loc.ctx, recipients, sealed_at=tok.sealed_at, expires_at=tok.expires_at)
         edits.append((loc, new))
         result.moves[(tok.kids, current)] += 1
     return edits

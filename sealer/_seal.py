@@ -35,7 +35,7 @@ from ._document import (
 from ._format.valuepath import Path, format_path
 from ._fsio import atomic_write, locked, read_text
 from ._keys import Recipient
-from ._repository import Repository
+from ._repository import EnvRules, Repository, when
 from ._signing import Signing as Signing  # moved to _signing; re-exported for callers of _seal
 from ._signing import resign as resign
 from ._signing import signing_for as signing_for
@@ -57,6 +57,7 @@ class SealReport:
     changed: bool = False
     signed: int = 0  # documents signed (with --sign-with)
     dropped: list[int] = field(default_factory=list)  # documents whose signature was dropped
+    expires_at: int | None = None  # the expiry of the values this run sealed (None: none, or none sealed)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +69,7 @@ class SealReport:
             "changed": self.changed,
             "signed": self.signed,
             "dropped_signatures": self.dropped,
+            "expires_at": when(self.expires_at) if self.expires_at is not None else None,
         }
 
 
@@ -91,11 +93,15 @@ def seal_text(
     scope: str | None = None,
     now: int | None = None,
     signing: Signing | None = None,
+    expires_at: int | None = None,
 ) -> tuple[str, SealReport]:
-    """Seal every selected plaintext value; leave current tokens byte-identical."""
+    """Seal every selected plaintext value; leave current tokens byte-identical. The values sealed
+    get `expires_at` (Unix seconds, after `now`); `seal_file` takes it from the environment's
+    policy and `--expires` (`EnvRules.expiry_for`)."""
     sf = load(text, source, selector)
     check_env(sf, env)
     now = int(time.time()) if now is None else now
+    _check_expiry(expires_at, now, source)
     current = tuple(r.kid for r in recipients)
     report = SealReport(source, env)
     edits: list[Edit] = []
@@ -121,12 +127,13 @@ def seal_text(
                 continue
             vtype, data = plaintext_of(leaf, source)
             _check_value(vtype, data, leaf.path, source)
-            token = envelope.seal(vtype, data, ctx, recipients, sealed_at=now)
+            token = envelope.seal(vtype, data, ctx, recipients, sealed_at=now, expires_at=expires_at)
             edits.append(replace_scalar(text, leaf.node, token, in_flow=leaf.in_flow))
             report.sealed += 1
         m = meta_edit(text, doc, Meta(1, env, doc_scope, doc.meta.signature if doc.meta else None))
         if m is not None:
             edits.append(m)
+    report.expires_at = expires_at if report.sealed else None
     new = apply_edits(text, edits) if edits else text
     new, report.signed, report.dropped = resign(text, new, source, env=env, signing=signing)
     report.changed = new != text
@@ -168,16 +175,19 @@ def set_value_report(
     document: int | None = None,
     now: int | None = None,
     signing: Signing | None = None,
+    expires_at: int | None = None,
 ) -> tuple[str, list[int]]:
     """Seal one new value at `path`; returns the new text and the documents whose signature was dropped.
 
     Only that value's line changes (plus the sealer: block when the document is sealed the first time,
-    and its signature when signing or dropping one).
+    and its signature when signing or dropping one). The new value gets `expires_at` (None: none),
+    whatever the value it replaces had.
     """
     sf = load(text, source, selector)
     check_env(sf, env)
     doc = _pick_document(sf, path, document)
     now = int(time.time()) if now is None else now
+    _check_expiry(expires_at, now, source)
     scope = _scope_for(doc, None, source)
     ctx = doc.context(env, scope, path)
     _check_settable(doc, path, source)
@@ -195,7 +205,7 @@ def set_value_report(
     if vtype is None:
         vtype = _existing_type(existing) or "s"
     _check_value(vtype, value, path, source)
-    token = envelope.seal(vtype, value, ctx, recipients, sealed_at=now)
+    token = envelope.seal(vtype, value, ctx, recipients, sealed_at=now, expires_at=expires_at)
     edits = [_insert_or_replace(text, doc, path, nodes, token, source)]
     m = meta_edit(text, doc, Meta(1, env, scope, doc.meta.signature if doc.meta else None))
     if m is not None:
@@ -218,6 +228,15 @@ def _text_only(report: Callable[_P, tuple[str, list[int]]]) -> Callable[_P, str]
 
 
 set_value = _text_only(set_value_report)
+
+
+def _check_expiry(expires_at: int | None, now: int, source: str) -> None:
+    if expires_at is not None and expires_at <= now:
+        raise UsageError(
+            f"the expiry {when(expires_at)} is not after the seal time, {when(now)}",
+            file=source,
+            hint="give a later expiry",
+        )
 
 
 def _check_value(vtype: str, value: bytes, path: Path, source: str) -> None:
@@ -341,11 +360,38 @@ def _insert_or_replace(text: str, doc: Document, path: Path, nodes: list[Any], t
 
 @dataclass
 class Target:
-    """What sealing one file needs: its environment, that environment's recipients, the value rule."""
+    """What sealing one file needs: its environment, that environment's recipients, the value
+    rule, and the environment's rules (for the expiry of new values)."""
 
     env: str
     recipients: list[Recipient]
     selector: Selector | None
+    rules: EnvRules
+
+    def seal_text(
+        self,
+        text: str,
+        source: str,
+        *,
+        scope: str | None = None,
+        signing: Signing | None = None,
+        expires: str | None = None,
+        now: int | None = None,
+    ) -> tuple[str, SealReport]:
+        """`seal_text` for this environment: its recipients, value rule and expiry policy (the new
+        values expire as `expires` and `max_lifetime` say, `EnvRules.expiry_for`)."""
+        now = int(time.time()) if now is None else now
+        return seal_text(
+            text,
+            source,
+            env=self.env,
+            recipients=self.recipients,
+            selector=self.selector,
+            scope=scope,
+            now=now,
+            signing=signing,
+            expires_at=self.rules.expiry_for(expires, now, source=source),
+        )
 
 
 def target(cfg: Config, rel: str | None, env: str | None) -> Target:
@@ -370,7 +416,7 @@ def target(cfg: Config, rel: str | None, env: str | None) -> Target:
                 hint="remove the key from one registry (a custodian rotates the affected environment)",
             )
     rule = cfg.rule_for(rel)
-    return Target(name, recipients, rule.selects if rule else None)
+    return Target(name, recipients, rule.selects if rule else None, rules)
 
 
 def out_target(cfg: Config, rel: str | None, env: str | None, out: Path_) -> tuple[Target, str | None]:
@@ -411,10 +457,14 @@ def seal_file(
     write: bool = True,
     sign_with: SignerKey | None = None,
     drop_signature: bool = False,
+    expires: str | None = None,
+    now: int | None = None,
 ) -> tuple[str, SealReport]:
     """Seal a file in place (or into `out`), atomically; an unchanged file is not rewritten.
     Into `out`, the file is sealed as it will be there: for an environment its path rule agrees
-    with (`out_target`), by its value rule, signed for its path."""
+    with (`out_target`), by its value rule, signed for its path. The values sealed expire as
+    `expires` (a duration or an RFC 3339 time) and the policy's `max_lifetime` say
+    (`EnvRules.expiry_for`); `now` is their seal time (default: the clock)."""
     _refuse_directory(path)
     rel = cfg.relpath(path, env=env)
     if out is not None:
@@ -424,15 +474,7 @@ def seal_file(
         t = target(cfg, rel, env)
     signing = signing_for(cfg, t.env, sign_with, drop=drop_signature, path=rel or Path_(path).name)
     with locked(path):  # a concurrent set/reseal on the same file waits, so no update is lost
-        new, report = seal_text(
-            read_text(path),
-            str(path),
-            env=t.env,
-            recipients=t.recipients,
-            selector=t.selector,
-            scope=scope,
-            signing=signing,
-        )
+        new, report = t.seal_text(read_text(path), str(path), scope=scope, signing=signing, expires=expires, now=now)
         if write and out is not None:
             atomic_write(out, new.encode())
         elif write and report.changed:
@@ -451,12 +493,17 @@ def set_in_file(
     document: int | None = None,
     sign_with: SignerKey | None = None,
     drop_signature: bool = False,
+    expires: str | None = None,
+    now: int | None = None,
 ) -> list[int]:
-    """Set one value in a file; returns the documents whose signature was dropped (see `Signing`)."""
+    """Set one value in a file; returns the documents whose signature was dropped (see `Signing`).
+    The value expires as `expires` and the policy's `max_lifetime` say (`EnvRules.expiry_for`)."""
     _refuse_directory(path)
     rel = cfg.relpath(path, env=env)
     t = target(cfg, rel, env)
     signing = signing_for(cfg, t.env, sign_with, drop=drop_signature, path=rel or Path_(path).name)
+    now = int(time.time()) if now is None else now
+    expires_at = t.rules.expiry_for(expires, now, source=str(path))
     with locked(path):
         new, dropped = set_value_report(
             read_text(path),
@@ -468,7 +515,9 @@ def set_in_file(
             vtype=vtype,
             selector=t.selector,
             document=document,
+            now=now,
             signing=signing,
+            expires_at=expires_at,
         )
         atomic_write(path, new.encode())
     return dropped

@@ -1,5 +1,5 @@
-"""What a sealed file holds, without any key: per value its path, type, key ids and seal time, and
-per document its environment, scope and signer (`sealer show`).
+"""What a sealed file holds, without any key: per value its path, type, key ids, seal time and
+expiry, and per document its environment, scope and signer (`sealer show`).
 
 Everything shown is public: the token's readable header (docs/format.md § 5) and the `sealer:`
 block. Nothing is opened, so nothing here says a value *would* open; `check` and `unseal` judge
@@ -20,6 +20,7 @@ from . import _format
 from ._document import load
 from ._format.valuepath import format_path
 from ._fsio import read_text
+from ._repository import span
 from .errors import TokenError
 
 
@@ -31,6 +32,7 @@ class ShownValue:
     kids: tuple[str, ...]
     sealed_at: int | None  # Unix seconds, from the token's header
     problem: str | None = None  # a malformed token, or hints that say it was moved
+    expires_at: int | None = None  # Unix seconds, from the token's header; None: never expires
 
     def to_dict(self, now: float) -> dict[str, Any]:
         return {
@@ -40,6 +42,8 @@ class ShownValue:
             "kids": list(self.kids),
             "sealed_at": iso(self.sealed_at) if self.sealed_at is not None else None,
             "age_seconds": max(0, int(now - self.sealed_at)) if self.sealed_at is not None else None,
+            "expires_at": iso(self.expires_at) if self.expires_at is not None else None,
+            "expired": self.expires_at is not None and now >= self.expires_at,
             "problem": self.problem,
         }
 
@@ -98,6 +102,9 @@ class Shown:
                     out.append(f"  {v.path}  line {v.line}: {v.problem}")
                     continue
                 line = f"  {v.path}  {v.type}  {'+'.join(v.kids)}  sealed {iso(v.sealed_at)} ({age(t - v.sealed_at)})"
+                if v.expires_at is not None:
+                    left = v.expires_at - t
+                    line += f"  expires {iso(v.expires_at)} ({'in ' + span(left) if left > 0 else 'EXPIRED'})"
                 out.append(line + (f"  {v.problem}" if v.problem else ""))
         return out
 
@@ -137,7 +144,7 @@ def show_text(text: str, source: str) -> Shown:
                 if moved:
                     problem = f"sealed for a different {' and '.join(moved)} (moved, copied or altered)"
             vtype = _format.TYPES[tok.vtype]
-            shown.values.append(ShownValue(where, line, vtype, tok.kids, tok.sealed_at, problem))
+            shown.values.append(ShownValue(where, line, vtype, tok.kids, tok.sealed_at, problem, tok.expires_at))
         shown.values.sort(key=lambda v: v.line)  # in file order (a Secret's sections are read data first)
         docs.append(shown)
     return Shown(source, docs)

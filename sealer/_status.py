@@ -1,5 +1,6 @@
-"""`sealer status`: which file is sealed to which key, how old every secret and key is, and whether
-the environment's policy holds. Reads token headers only: no private key needed, so CI can gate on it.
+"""`sealer status`: which file is sealed to which key, how old every secret and key is, which
+values expire soon or have expired, and whether the environment's policy holds. Reads token headers
+only: no private key needed, so CI can gate on it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from ._format.valuepath import format_path
 from ._fsio import read_text
 from ._locator import locate
 from ._registry import iso
-from ._repository import Repository
+from ._repository import Repository, span, when
 
 LIST_LIMIT = 10  # entries of one list the text output shows
 
@@ -29,6 +30,18 @@ class OldValue:
 
 
 @dataclass
+class ExpiringValue:
+    file: str
+    path: str
+    expires_at: int  # Unix seconds, from the token's header
+    days_left: float  # negative once expired
+    seconds_left: int  # the same, exactly
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "expires": when(self.expires_at)}
+
+
+@dataclass
 class EnvStatus:
     env: str
     keys: list[dict[str, Any]]
@@ -38,6 +51,8 @@ class EnvStatus:
     old_values: list[OldValue] = field(default_factory=list)
     revoked_values: list[OldValue] = field(default_factory=list)
     future_values: list[OldValue] = field(default_factory=list)  # sealed ahead of this clock: refused
+    expiring_values: list[ExpiringValue] = field(default_factory=list)  # within warn_before: a warning
+    expired_values: list[ExpiringValue] = field(default_factory=list)  # past their expiry: a breach
     overdue_keys: list[str] = field(default_factory=list)
     files_on_retiring: dict[str, list[str]] = field(default_factory=dict)  # kid -> files
     unknown_kids: list[str] = field(default_factory=list)
@@ -51,6 +66,8 @@ class EnvStatus:
             out.append(f"{len(self.revoked_values)} value(s) sealed before not_before (revoked)")
         if self.future_values:
             out.append(f"{len(self.future_values)} value(s) with a seal time in the future (refused at deploy)")
+        if self.expired_values:
+            out.append(f"{len(self.expired_values)} value(s) past their expiry (set new values)")
         if self.overdue_keys:
             out.append(f"key(s) past key_rotation_period: {', '.join(self.overdue_keys)}")
         if self.unknown_kids:
@@ -77,6 +94,13 @@ class EnvStatus:
                 lines.append(f"  {label}: {v.file} {v.path}{age}")
             if len(values) > limit:
                 lines.append(f"  {label}: and {len(values) - limit} more (sealer status --output json lists all)")
+        for label, expiring in (("expired", self.expired_values), ("expiring", self.expiring_values)):
+            for e in expiring[:limit]:
+                left = e.seconds_left
+                rel = f"in {span(left)}" if left > 0 else f"{span(left)} ago"
+                lines.append(f"  {label}: {e.file} {e.path} (at {when(e.expires_at)}, {rel})")
+            if len(expiring) > limit:
+                lines.append(f"  {label}: and {len(expiring) - limit} more (sealer status --output json lists all)")
         lines += [f"  POLICY BREACH: {b}" for b in self.breaches]
         return lines
 
@@ -90,6 +114,8 @@ class EnvStatus:
             "old_values": [v.__dict__ for v in self.old_values],
             "revoked_values": [v.__dict__ for v in self.revoked_values],
             "future_values": [v.__dict__ for v in self.future_values],
+            "expiring_values": [v.to_dict() for v in self.expiring_values],
+            "expired_values": [v.to_dict() for v in self.expired_values],
             "overdue_keys": self.overdue_keys,
             "files_on_retiring_keys": self.files_on_retiring,
             "unknown_kids": self.unknown_kids,
@@ -146,6 +172,10 @@ def status(cfg: Config, env: str | None = None, *, now: float | None = None) -> 
                     st.revoked_values.append(old)
                 elif rules.from_future(tok, now):
                     st.future_values.append(old)
+                if tok.expires_at is not None and (rules.expired(tok, now) or rules.expiring(tok, now)):
+                    left = tok.expires_at - now
+                    late = ExpiringValue(rel, old.path, tok.expires_at, round(left / 86400, 1), int(left))
+                    (st.expired_values if rules.expired(tok, now) else st.expiring_values).append(late)
         st.values_per_kid = dict(per_kid)
         st.unknown_kids = sorted(unknown)
         out.append(st)

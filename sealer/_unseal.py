@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -22,7 +22,7 @@ from ._document import (
 from ._format.valuepath import format_path
 from ._fsio import read_text
 from ._keys import Identity
-from ._repository import EnvRules, Repository, is_yaml, list_tree
+from ._repository import EnvRules, Repository, expiry_unchecked, is_yaml, list_tree
 from .errors import EnvironmentMismatch, InputError, UnsafePath, UsageError
 
 
@@ -56,6 +56,7 @@ class Unsealed:
     docs: list[UnsealedDoc]
     values: int
     kids: tuple[str, ...] = ()  # every key id the file's values are sealed to (for the audit log)
+    warnings: list[str] = field(default_factory=list)  # expired values opened (on_expiry: warn), one line each
 
 
 def unseal_file(
@@ -66,6 +67,7 @@ def unseal_file(
     env: str | None = None,
     structured: bool = True,
     path: str | None = None,
+    now: float | None = None,
 ) -> Unsealed:
     """Open every token. Fails on the first value that does not open; nothing partial is returned.
 
@@ -74,6 +76,10 @@ def unseal_file(
     only to retired keys and values sealed before `not_before`, all before a value is opened.
     `UNCHECKED` skips them, and `env` then only checks the file's own claim. `path` is the
     file's repository-relative path, which signatures cover (default: `sf.source`).
+
+    Each value's expiry is judged once it has opened (so it is authentic), at `now` (default: the
+    clock): an expired value is refused (`Expired`), or under `on_expiry: warn`, and always with
+    `UNCHECKED`, opened with a line in `warnings`.
     """
     file_env = sf.env
     if isinstance(rules, EnvRules):
@@ -83,6 +89,7 @@ def unseal_file(
         raise EnvironmentMismatch(f"is sealed for environment {file_env!r}, not {env!r}", file=sf.source)
     edits = []
     kids: set[str] = set()
+    warnings: list[str] = []
     opened: dict[int, tuple[str, bytes, str | None]] = {}  # id(node) -> plaintext, for the structured view
     for doc, leaf in sf.all_leaves():
         if not leaf.sealed:
@@ -97,6 +104,13 @@ def unseal_file(
         ctx = doc.context(doc.meta.env, doc.meta.scope, leaf.path)
         lookup = rules.lookup(tok, leaf.path, sf.source, identity_for) if isinstance(rules, EnvRules) else identity_for
         data = envelope.unseal(tok, ctx, lookup, where=sf.source)
+        if tok.expires_at is not None:
+            if isinstance(rules, EnvRules):
+                late = rules.opened(tok, leaf.path, sf.source, now)
+            else:
+                late = expiry_unchecked(tok, leaf.path, sf.source, now)
+            if late is not None:
+                warnings.append(late)
         wanted = {"stringData": "s", "data": "b"}.get(leaf.section or "")
         if wanted is not None and tok.vtype != wanted:
             raise InputError(
@@ -116,7 +130,7 @@ def unseal_file(
         if structured
         else []
     )
-    return Unsealed(sf.source, file_env, text, docs, len(opened), tuple(sorted(kids)))
+    return Unsealed(sf.source, file_env, text, docs, len(opened), tuple(sorted(kids)), warnings)
 
 
 STDIN = Path("-")  # a path of "-": one sealed file read from standard input
@@ -212,6 +226,7 @@ def unseal_paths(
     env: str | None = None,
     structured: bool = True,
     checked: bool = True,
+    now: float | None = None,
 ) -> tuple[list[Unsealed], list[str]]:
     """Unseal files and directories, all or nothing; returns the files and notes on what was skipped.
 
@@ -223,7 +238,7 @@ def unseal_paths(
     todo = [(i, t) for i, t in planned if i.explicit or _format.mentions_tokens(t) or "sealer:" in t]
     out: list[Unsealed] = []
     notes: list[str] = []
-    for result in _open_all(todo, identity_for, env, structured):
+    for result in _open_all(todo, identity_for, env, structured, now):
         if isinstance(result, BaseException):
             raise result  # the first failure in the order the files were named: all or nothing
         if isinstance(result, str):
@@ -236,7 +251,12 @@ def unseal_paths(
 
 
 def _open_planned(
-    item: _Planned, text: str, identity_for: Callable[[str], Identity | None], env: str | None, structured: bool
+    item: _Planned,
+    text: str,
+    identity_for: Callable[[str], Identity | None],
+    env: str | None,
+    structured: bool,
+    now: float | None,
 ) -> Unsealed | str | None:
     """One planned file: its plaintext, a note saying why it was skipped, or None (nothing sealed)."""
     f, rules = item.file, item.rules
@@ -252,12 +272,12 @@ def _open_planned(
                 hint="pass --env, or add the path to an environment in .sealer.yaml",
             )
         rules = item.repo.rules(file_env)
-    return unseal_file(sf, identity_for, rules=rules, env=env, structured=structured, path=item.rel)
+    return unseal_file(sf, identity_for, rules=rules, env=env, structured=structured, path=item.rel, now=now)
 
 
 # Below this many files one process is faster: a pool costs its imports and a fork per worker.
 PARALLEL_FILES = 48
-_JOB: tuple[list[tuple[_Planned, str]], Callable[[str], Identity | None], str | None, bool] | None = None
+_JOB: tuple[list[tuple[_Planned, str]], Callable[[str], Identity | None], str | None, bool, float | None] | None = None
 
 
 def _open_all(
@@ -265,6 +285,7 @@ def _open_all(
     identity_for: Callable[[str], Identity | None],
     env: str | None,
     structured: bool,
+    now: float | None,
 ) -> Iterator[Unsealed | str | BaseException | None]:
     """Each file's result, in order. Parsing is most of the work, so many files are shared out
     among forked workers, one per core: they inherit the identities and the plan (nothing is
@@ -277,14 +298,14 @@ def _open_all(
     if workers < 2 or len(todo) < PARALLEL_FILES or threading.active_count() > 1:
         for item, text in todo:
             try:
-                yield _open_planned(item, text, identity_for, env, structured)
+                yield _open_planned(item, text, identity_for, env, structured, now)
             except Exception as e:
                 yield e
         return
     global _JOB
     from ._pool import worker_pool
 
-    _JOB = (todo, identity_for, env, structured)
+    _JOB = (todo, identity_for, env, structured, now)
     try:
         with worker_pool(workers, start="fork") as pool:
             yield from pool.map(_open_nth, range(len(todo)), chunksize=max(1, len(todo) // (workers * 4)))
@@ -295,10 +316,10 @@ def _open_all(
 def _open_nth(n: int) -> Unsealed | str | BaseException | None:
     """In a forked worker: the n-th file of the inherited job. A failure comes back as a value."""
     assert _JOB is not None
-    todo, identity_for, env, structured = _JOB
+    todo, identity_for, env, structured, now = _JOB
     item, text = todo[n]
     try:
-        return _open_planned(item, text, identity_for, env, structured)
+        return _open_planned(item, text, identity_for, env, structured, now)
     except Exception as e:
         return e
 

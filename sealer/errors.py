@@ -69,6 +69,11 @@ class UnsealError(SealerError):
     """A token is well-formed but does not open: altered, moved, or sealed to other keys."""
 
 
+class Expired(UnsealError):
+    """A value's expiry (bound in its token) has passed: unseal, exec, the controller and krm refuse
+    it unless the environment's policy says `on_expiry: warn`."""
+
+
 class PathError(SealerError):
     """A value path (as given to `sealer set`) is malformed or does not exist in the document."""
 

@@ -12,13 +12,12 @@ from typing import Any
 
 import click
 import pytest
+from conftest import SECRET, Repo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sealer._cli import direct
 from sealer._cli.unseal import unseal as unseal_command
-
-from conftest import SECRET, Repo
 
 WORDS = [
     "--format", "--format=k8s", "--format=yaml", "--format=bogus", "--format=", "k8s", "json", "dotenv",

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat,
 from test_format_spec import SPEC, _bech32_encode, _hint, _lp, _path
 
 HERE = Path(__file__).parent / "vectors" / "sealer"
-NAMES = ["mlkem768x25519", "mlkem768x25519-multi", "ssh-ed25519", "x25519", "x25519-multi"]
+NAMES = ["mlkem768x25519", "mlkem768x25519-multi", "ssh-ed25519", "x25519", "x25519-expiry", "x25519-multi"]
 # Token vectors; the signature vectors beside them have their own test (test_vectors_signature.py).
 VECTORS = {p.stem: json.loads(p.read_text()) for p in sorted(HERE.glob("*.json")) if not p.stem.startswith("signature")}
 CASES = [(name, i) for name in NAMES for i in range(len(VECTORS[name]["recipients"]))]
@@ -194,7 +194,12 @@ def _parse(token: str) -> tuple[list[str], bytes, bytes]:
     kids = m.group(1).split("+")
     blob = base64.urlsafe_b64decode(m.group(2) + "=" * (-len(m.group(2)) % 4))
     assert base64.urlsafe_b64encode(blob).rstrip(b"=").decode() == m.group(2)  # canonical
-    return kids, blob[:12], blob[12:]
+    size = 17 if blob[:1] in (b"S", b"B", b"I", b"F", b"T", b"D") else 12  # an upper-case type: + expires_at
+    return kids, blob[:size], blob[size:]
+
+
+def _b64(blob: bytes) -> str:
+    return base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
 
 
 def _context(v: dict[str, Any], header: bytes, kids: list[str]) -> bytes:
@@ -263,7 +268,12 @@ def test_header_and_context_bytes_follow_the_spec(name: str) -> None:
         + _hint("name", c["name"].encode(), 1)
         + _hint("path", path, 2)
     )
-    assert header == v["type"].encode() + v["sealed_at"].to_bytes(5, "big") + hints
+    if "expires_at" in v:  # §5: the type byte in upper case, then the expiry after the seal time
+        expiry = v["expires_at"].to_bytes(5, "big")
+        assert v["expires_at"] > v["sealed_at"]
+        assert header == v["type"].upper().encode() + v["sealed_at"].to_bytes(5, "big") + expiry + hints
+    else:
+        assert header == v["type"].encode() + v["sealed_at"].to_bytes(5, "big") + hints
     assert header.hex() == v["header_hex"]
     assert _context(v, header, kids).hex() == v["context_hex"]
     assert f": {v['token']}\n" in v["document"]
@@ -319,6 +329,59 @@ def test_a_moved_value_does_not_open(name: str) -> None:
         _open(v, 0)
 
 
+def _opens(token: str, v: dict[str, Any]) -> bool:
+    """Does `token`, in the place of vector `v`, open with its key from the spec alone?"""
+    try:
+        _open({**v, "token": token}, 0)
+    except InvalidTag:
+        return False
+    return True
+
+
+def test_the_expiry_is_bound_edited_moved_or_stripped_it_does_not_open() -> None:
+    """§5: the expiry is header bytes, and the header is in the context, so the expiry cannot be
+    pushed back, copied to another value or removed: each is an altered token."""
+    v = VECTORS["x25519-expiry"]
+    kids, header, payload = _parse(v["token"])
+    prefix = f"ENC[sealer.v1,{'+'.join(kids)},"
+    assert _opens(v["token"], v)
+    later = header[:6] + (v["expires_at"] + 86400 * 365).to_bytes(5, "big") + header[11:]
+    assert not _opens(prefix + _b64(later + payload) + "]", v)  # a year added
+    stripped = header[:1].lower() + header[1:6] + header[11:]
+    assert len(stripped) == 12 and not _opens(prefix + _b64(stripped + payload) + "]", v)  # removed
+    # Another value's expiry moved onto the vector of x25519.json (same place, its own key): no.
+    plain = VECTORS["x25519"]
+    p_kids, p_header, p_payload = _parse(plain["token"])
+    grafted = p_header[:1].upper() + p_header[1:6] + header[6:11] + p_header[6:]
+    assert _opens(plain["token"], plain)
+    assert not _opens(f"ENC[sealer.v1,{p_kids[0]}," + _b64(grafted + p_payload) + "]", plain)
+
+
+def test_sealer_reads_the_expiry_and_refuses_an_edited_one_as_altered() -> None:
+    """sealer's public path agrees: before its expiry the vector opens; after it, without an
+    environment's rules (`UNCHECKED`), it opens with a warning (under rules it is refused: see
+    test_expiry.py); with its expiry edited it does not open, as altered, not as expired."""
+    from sealer._document import load
+    from sealer._keys import parse_identity
+    from sealer._unseal import UNCHECKED, unseal_file
+    from sealer.errors import Expired, UnsealError
+
+    v = VECTORS["x25519-expiry"]
+    identity = parse_identity(v["recipients"][0]["identity"])
+    lookup = {identity.kid: identity}.get
+    doc = v["document"]
+    before = unseal_file(load(doc, "v.yaml"), lookup, rules=UNCHECKED, now=v["expires_at"] - 1)
+    assert v["plaintext"] in before.text and before.warnings == []
+    after = unseal_file(load(doc, "v.yaml"), lookup, rules=UNCHECKED, now=v["expires_at"])  # no rules: a warning
+    assert v["plaintext"] in after.text and "expired at 2026-11-25T00:00:00Z" in after.warnings[0]
+    kids, header, payload = _parse(v["token"])
+    later = header[:6] + (v["expires_at"] + 86400).to_bytes(5, "big") + header[11:]
+    edited = doc.replace(v["token"], f"ENC[sealer.v1,{kids[0]}," + _b64(later + payload) + "]")
+    with pytest.raises(UnsealError, match="expiry") as err:
+        unseal_file(load(edited, "v.yaml"), lookup, rules=UNCHECKED, now=v["expires_at"] - 1)
+    assert not isinstance(err.value, Expired)
+
+
 @pytest.mark.parametrize("case", CASES, ids=_vector_ids)
 def test_sealer_opens_every_vector_through_its_public_path(case: tuple[str, int]) -> None:
     from sealer._document import load
@@ -331,7 +394,8 @@ def test_sealer_opens_every_vector_through_its_public_path(case: tuple[str, int]
     identity = parse_identity(entry["identity"])
     assert identity.kid == entry["kid"] and identity.recipient.encode() == entry["recipient"]
     assert identity.recipient.kind == entry["kind"]
-    opened = unseal_file(load(v["document"], f"{name}.yaml"), {identity.kid: identity}.get, rules=UNCHECKED)
+    lookup = {identity.kid: identity}.get
+    opened = unseal_file(load(v["document"], f"{name}.yaml"), lookup, rules=UNCHECKED, now=v["sealed_at"])
     value: Any = opened.docs[0].content
     for segment in v["context"]["path"]:
         value = value[segment]

@@ -197,7 +197,7 @@ def unseal(
     files, skipped = unseal_paths(paths, ids.for_kid, env=env, structured=fmt != "yaml", checked=not no_rules)
     audit_unseal(files, None)
     text, notes = render(files, fmt, allow_env=frozenset(allow_env))
-    for n in skipped + notes:
+    for n in skipped + notes + [w for u in files for w in u.warnings]:
         note(n)
     write_output(text, out, mode=0o600)  # plaintext: never readable by others
 
@@ -208,8 +208,18 @@ def audit_unseal(files: list[Unsealed], reason: str | None) -> None:
     from .._audit import Event, git_head
 
     head = git_head(Path.cwd())
-    events = [Event("unseal", env=u.env, file=u.source, kids=u.kids, commit=head, reason=reason) for u in files]
+    events = [
+        Event("unseal", env=u.env, file=u.source, kids=u.kids, commit=head, reason=_reason(reason, u)) for u in files
+    ]
     audit_release(events, withheld="nothing was unsealed" if reason is None else "the command was not run")
+
+
+def _reason(reason: str | None, u: Unsealed) -> str | None:
+    """The audit line's reason, noting expired values released (on_expiry: warn, or --no-rules)."""
+    if not u.warnings:
+        return reason
+    late = f"released {len(u.warnings)} expired value(s) with a warning"
+    return f"{reason}; {late}" if reason else late
 
 
 def audit_release(events: list[Any], *, withheld: str = "nothing was unsealed") -> None:

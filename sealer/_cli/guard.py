@@ -33,8 +33,9 @@ def check(paths: tuple[Path, ...], identities: tuple[str, ...], output: str) -> 
 
     Every YAML file under an environment's paths (or under PATH…) must parse, be sealed for that
     environment, hold no plaintext value, name only the current keys, and meet the policy (secret
-    age, not_before, signatures). With --identity it also proves that every value unseals.
-    One line per problem: FILE: PATH: problem.
+    age, not_before, signatures, expiry). With --identity it also proves that every value unseals.
+    One line per problem: FILE: PATH: problem. Values expiring within the policy's warn_before are
+    listed as warnings (FILE: PATH: warning: …) and do not fail the check.
     """
     from .._check import check as run
     from .._check import plan
@@ -60,14 +61,15 @@ def check(paths: tuple[Path, ...], identities: tuple[str, ...], output: str) -> 
     if output == "json":
         emit_json(report.to_dict())
     else:
-        for p in report.problems:
+        for p in report.problems + report.warnings:
             click.echo(p.render())
     if report.problems:
         bad = len({p.file for p in report.problems})
         raise SealerError(f"check found {len(report.problems)} problem(s) in {bad} file(s)")
     if output != "json":
         opened = f"; {report.unsealed} unsealed" if report.unsealed is not None else ""
-        note(f"checked {report.files} file(s), {report.values} value(s){opened}: no problems")
+        warned = f", {len(report.warnings)} warning(s)" if report.warnings else ""
+        note(f"checked {report.files} file(s), {report.values} value(s){opened}: no problems{warned}")
 
 
 @click.command(context_settings=CONTEXT)

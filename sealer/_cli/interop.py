@@ -42,12 +42,12 @@ _export_env_option = click.option("--env", "env", metavar="ENV", help="Refuse a 
 
 def _seal_for_repo(plain: str, source: str, out: Path | None, env: str | None, scope: str | None) -> str:
     """Seal imported plaintext as sealer would seal the file at its destination (`-o`), else for --env."""
-    from .._seal import seal_text, target
+    from .._seal import target
 
     cfg = repo_config(out.parent if out is not None and str(out) != "-" else None)
     rel = cfg.relpath(out, env=env) if out is not None and str(out) != "-" else None
     t = target(cfg, rel, env)
-    new, _report = seal_text(plain, source, env=t.env, recipients=t.recipients, selector=t.selector, scope=scope)
+    new, _report = t.seal_text(plain, source, scope=scope)  # new values: the policy's max_lifetime applies
     return new
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,16 @@ def sign_options(f: F) -> F:
         metavar="KEY",
         help="Sign every document of the file with this signer key (see: sealer signers generate).",
     )(f)
+
+
+def expires_option(what: str) -> Callable[[F], F]:
+    return click.option(
+        "--expires",
+        metavar="DURATION|TIME",
+        help=f"When {what} expire: a duration after now (90s, 12h, 30d) or an RFC 3339 time"
+        " (2027-01-31T00:00:00Z). Default: the environment's policy.max_lifetime, else never. Bound into"
+        " the token: unseal, exec and the controller refuse the value after it.",
+    )
 
 
 def load_signer(path: Path | None) -> Any:
@@ -52,6 +63,7 @@ def note_dropped(source: object, dropped: list[int]) -> None:
     help="Write here instead of in place ('-' for stdout). One input file only.",
 )
 @click.option("--scope", help="strict (default for Secrets), namespace, env (default otherwise), or a label.")
+@expires_option("the values this run seals")
 @sign_options
 @output_option
 def seal(
@@ -59,6 +71,7 @@ def seal(
     env: str | None,
     out: Path | None,
     scope: str | None,
+    expires: str | None,
     sign_with: Path | None,
     drop_signature: bool,
     output: str,
@@ -77,6 +90,7 @@ def seal(
     cfg = repo_config()
     key = load_signer(sign_with)
     reports = []
+    now = int(time.time())  # one seal time for the run, so --expires 30d means one expiry
     if files == (Path("-"),):
         if env is None:
             raise UsageError("sealing stdin needs --env")
@@ -84,7 +98,17 @@ def seal(
         t = out_target(cfg, None, env, out)[0] if out is not None and str(out) != "-" else target(cfg, None, env)
         signing = signing_for(cfg, t.env, key, drop=drop_signature)
         text = _stdin_text()
-        new, report = seal_text(text, "<stdin>", env=t.env, recipients=t.recipients, scope=scope, signing=signing)
+        expires_at = t.rules.expiry_for(expires, now, source="<stdin>")
+        new, report = seal_text(
+            text,
+            "<stdin>",
+            env=t.env,
+            recipients=t.recipients,
+            scope=scope,
+            signing=signing,
+            now=now,
+            expires_at=expires_at,
+        )
         write_output(new, out)
         reports.append(report)
         audit("seal", env=report.env, file="<stdin>", kids=kids_in(new))
@@ -100,6 +124,8 @@ def seal(
                 write=not to_stdout,
                 sign_with=key,
                 drop_signature=drop_signature,
+                expires=expires,
+                now=now,
             )
             if to_stdout:
                 write_output(new, out)
@@ -138,6 +164,7 @@ def seal(
     " Secret: stringData holds text and data bytes.",
 )
 @click.option("--document", type=int, help="Which YAML document of the file (0 is the first).")
+@expires_option("the value will")
 @sign_options
 def set_(
     file: Path,
@@ -146,6 +173,7 @@ def set_(
     env: str | None,
     vtype: str | None,
     document: int | None,
+    expires: str | None,
     sign_with: Path | None,
     drop_signature: bool,
 ) -> None:
@@ -171,6 +199,7 @@ def set_(
         document=document,
         sign_with=key,
         drop_signature=drop_signature,
+        expires=expires,
     )
     note(f"{file}: sealed {path}{' and signed' if key is not None else ''}")
     audit(

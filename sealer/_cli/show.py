@@ -13,7 +13,7 @@ from ._common import CONTEXT, emit_json, output_option
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @output_option
 def show(files: tuple[Path, ...], output: str) -> None:
-    """Per value of FILE…: its path, type, key ids, seal time and age; per document its
+    """Per value of FILE…: its path, type, key ids, seal time, age and expiry; per document its
     environment, scope and signer. Needs no key and opens nothing (check and unseal judge that).
     """
     from .._show import show as compute

@@ -83,7 +83,7 @@ def exec_(
     unsealed, skipped = unseal_paths(files, ids.for_kid, env=env, checked=not no_rules)
     direct.audit_unseal(unsealed, f"exec {command[0]}")
     values, notes = environment(unsealed, allow=frozenset(allow_env))
-    for n in skipped + notes:
+    for n in skipped + notes + [w for u in unsealed for w in u.warnings]:
         note(n)
     # The command is found with our own PATH, never one a sealed value could have set.
     import shutil  # here: shutil pulls in compression modules that unseal does not need

@@ -10,6 +10,7 @@ from .. import errors
 from ..errors import (
     ConfigError,
     EnvironmentMismatch,
+    Expired,
     IdentityError,
     InputError,
     KeyFormatError,
@@ -27,6 +28,7 @@ REASONS = (
     "unsafe_path",  # a symlink, a submodule, an oversized file or an odd name under an environment
     "input",  # a sealed file is malformed (YAML, token, structure, wrong environment)
     "unseal",  # a value does not open: altered, moved, retired key, revoked (not_before), unsigned
+    "expired",  # a value is past the expiry bound in its token (policy on_expiry: refuse)
     "identity",  # the private keys cannot be loaded, or none of them opens a value
     "render",  # the plaintext cannot be laid out (bad or duplicate names)
     "apply",  # writing or swapping the target, or the target command, failed; a target not ours
@@ -97,6 +99,8 @@ def reason_for(err: BaseException) -> str:
         return "audit"
     if isinstance(err, IdentityError):
         return "identity"
+    if isinstance(err, Expired):
+        return "expired"
     if isinstance(err, UnsealError):
         return "unseal"
     if isinstance(err, (TokenError, InputError, PathError, EnvironmentMismatch)):

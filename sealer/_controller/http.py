@@ -30,6 +30,9 @@ METRIC_NAMES = (
     "sealer_key_age_seconds",
     "sealer_audit_entries",
     "sealer_audit_head_info",
+    "sealer_values_expiring",
+    "sealer_values_expired",
+    "sealer_seconds_to_next_expiry",
 )
 DEFAULT_LISTEN = "127.0.0.1:9808"
 MAX_FILE_SERIES = 50  # (reason, file) series of sealer_sync_errors_total kept: the most recent
@@ -78,6 +81,21 @@ class Metrics:
         self.audit_head = Gauge(
             "sealer_audit_head_info", "The audit log's head hash (value 1; one series).", ["hash"], registry=r
         )
+        # Expiry of the applied values, by environment: computed when scraped, so they move between syncs.
+        self.values_expiring = Gauge(
+            "sealer_values_expiring", "Applied values expiring within warn_before, by environment.", ["env"], registry=r
+        )
+        self.values_expired = Gauge(
+            "sealer_values_expired", "Applied values past their expiry, by environment.", ["env"], registry=r
+        )
+        self.next_expiry = Gauge(
+            "sealer_seconds_to_next_expiry",
+            "Seconds to the nearest future expiry of an applied value, by environment (absent when none).",
+            ["env"],
+            registry=r,
+        )
+        self._expiries: dict[str, tuple[list[int], int]] = {}  # env -> (sorted expiries, warn_before)
+        self._next: set[str] = set()  # envs with a sealer_seconds_to_next_expiry series
         self._audit_hash: str | None = None
         self._commit: str | None = None
         self._envs: set[str] = set()
@@ -132,6 +150,25 @@ class Metrics:
         for (env, kid), created in keys.items():
             self.key_age.labels(env, kid).set_function(_age(created))
         self._keys = set(keys)
+        for env in set(self._expiries) - set(state.expiries):
+            self.values_expiring.remove(env)
+            self.values_expired.remove(env)
+        self._expiries = {env: (times, state.warn_before.get(env, 0)) for env, times in state.expiries.items()}
+        for env, (times, warn) in self._expiries.items():
+            self.values_expiring.labels(env).set_function(_count(times, 0, warn))
+            self.values_expired.labels(env).set_function(_count(times, None, 0))
+        self.expiry_check()
+
+    def expiry_check(self) -> None:
+        """Keep a sealer_seconds_to_next_expiry series exactly for the environments with a future
+        expiry (run every cycle, changed or not: the last expiry passes between commits)."""
+        now = time.time()
+        live = {env for env, (times, _warn) in self._expiries.items() if times and times[-1] > now}
+        for env in self._next - live:
+            self.next_expiry.remove(env)
+        for env in live - self._next:
+            self.next_expiry.labels(env).set_function(_to_next(self._expiries[env][0]))
+        self._next = live
 
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -141,6 +178,30 @@ class Metrics:
 
 def _age(since: float) -> Callable[[], float]:
     return lambda: max(0.0, time.time() - since)
+
+
+def _count(times: list[int], after: int | None, within: int) -> Callable[[], float]:
+    """How many of `times` fall in (now + after, now + within]; `after` None: all up to now + within."""
+
+    def count() -> float:
+        import bisect
+
+        now = time.time()
+        low = 0 if after is None else bisect.bisect_right(times, now + after)
+        return float(bisect.bisect_right(times, now + within) - low)
+
+    return count
+
+
+def _to_next(times: list[int]) -> Callable[[], float]:
+    def seconds() -> float:
+        import bisect
+
+        now = time.time()
+        i = bisect.bisect_right(times, now)
+        return float(times[i] - now) if i < len(times) else 0.0
+
+    return seconds
 
 
 def parse_listen(text: str) -> tuple[str, int] | None:

@@ -44,6 +44,8 @@ class State:
     values: int = 0
     oldest: dict[str, int] = field(default_factory=dict)  # env -> seal time of its oldest value
     keys: dict[str, list[KeyInfo]] = field(default_factory=dict)  # env -> keys the controller accepts
+    expiries: dict[str, list[int]] = field(default_factory=dict)  # env -> expiry of each applied value that has one
+    warn_before: dict[str, int] = field(default_factory=dict)  # env -> its policy's warn_before, seconds
 
     def to_json(self) -> bytes:
         data = {"version": STATE_VERSION, **asdict(self)}
@@ -68,6 +70,8 @@ class State:
                 values=int(raw.get("values") or 0),
                 oldest={str(k): int(v) for k, v in (raw.get("oldest") or {}).items()},
                 keys=keys,
+                expiries={str(k): sorted(int(t) for t in v) for k, v in (raw.get("expiries") or {}).items()},
+                warn_before={str(k): int(v) for k, v in (raw.get("warn_before") or {}).items()},
             )
         except (ValueError, TypeError, KeyError, AttributeError):
             raise StateError(

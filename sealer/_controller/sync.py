@@ -34,7 +34,7 @@ from .work import Job, Outcome, Pool, check_rel
 
 SYMLINK = "120000"
 MAX_TOTAL_BYTES = 256 * 1024 * 1024  # the environments' files of one commit, together
-FILE_EVENT_REASONS = ("input", "unseal", "identity", "render", "unsafe_path", "internal")
+FILE_EVENT_REASONS = ("input", "unseal", "expired", "identity", "render", "unsafe_path", "internal")
 
 
 @dataclass
@@ -218,7 +218,12 @@ class Controller:
         for env in self.s.envs:
             if not any(o.env == env for o in sealed):
                 self.log("note", level="warn", env=env, detail="no sealed files for this environment in the commit")
-        events = [Event("unseal", env=o.env, file=o.rel, kids=o.kids, commit=commit, reason=note) for o in sealed]
+        for o in sealed:
+            for w in o.warnings:
+                self.log("expired-value", level="warn", env=o.env, file=o.rel, commit=commit, detail=w)
+        events = [
+            Event("unseal", env=o.env, file=o.rel, kids=o.kids, commit=commit, reason=_reason(note, o)) for o in sealed
+        ]
         self.audit.append_many(events)
         self.mirror.pin(commit)
         self.s.target.apply(outputs, commit=commit, envs=self.s.envs)
@@ -230,6 +235,8 @@ class Controller:
             files=len(sealed),
             values=values,
             oldest=_oldest(sealed),
+            expiries=_expiries(sealed),
+            warn_before={env: cfg.environments[env].policy.warn_before for env in self.s.envs},
             keys={
                 env: [KeyInfo(k.kid, k.created.timestamp(), k.state) for k in reg.keys if reg.opens(k.kid)]
                 for env, reg in registries.items()
@@ -351,6 +358,8 @@ class Controller:
         self.last = result
         ms = round(result.seconds * 1000, 1)
         entries, digest = self._audit_fields()
+        if self.metrics is not None:
+            self.metrics.expiry_check()  # values expire between commits too
         if result.ok:
             self._failure_seen = None
             if self.metrics is not None:
@@ -445,6 +454,22 @@ def _collect(outcomes: list[Outcome]) -> list[tuple[str, bytes]]:
             owner[path] = o.rel
             out.append((path, data))
     return out
+
+
+def _reason(note: str | None, o: Outcome) -> str | None:
+    """An unseal line's reason, noting expired values applied under on_expiry: warn."""
+    if not o.warnings:
+        return note
+    late = f"applied {len(o.warnings)} expired value(s) with a warning (on_expiry: warn)"
+    return f"{note}; {late}" if note else late
+
+
+def _expiries(outcomes: list[Outcome]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for o in outcomes:
+        if o.expiries:
+            out.setdefault(o.env, []).extend(o.expiries)
+    return {env: sorted(times) for env, times in out.items()}
 
 
 def _oldest(outcomes: list[Outcome]) -> dict[str, int]:

@@ -54,6 +54,8 @@ class Outcome:
     values: int = 0
     kids: tuple[str, ...] = ()
     oldest: int | None = None  # seal time of the file's oldest value
+    expiries: tuple[int, ...] = ()  # the expiry of each value that has one (Unix seconds)
+    warnings: list[str] = field(default_factory=list)  # expired values opened under on_expiry: warn
     outputs: list[tuple[str, bytes]] = field(default_factory=list)  # (path in the target, bytes)
     notes: list[str] = field(default_factory=list)
 
@@ -86,17 +88,28 @@ def _process(job: Job, lookup: Lookup) -> Outcome:
         return Outcome(job.rel, job.env, sealed=False)
     kids: set[str] = set()
     oldest: int | None = None
+    expiries: list[int] = []
     for leaf in sealed:
         tok = leaf.token(job.rel)
         kids.update(tok.kids)
         oldest = tok.sealed_at if oldest is None else min(oldest, tok.sealed_at)
+        if tok.expires_at is not None:
+            expiries.append(tok.expires_at)
 
     # The commit's rules decide which keys still count (retired ones never do), which values are
-    # revoked (not_before), and whose signatures are required: the same rules as `sealer unseal`.
+    # revoked (not_before) or expired, and whose signatures are required: the same rules as `sealer unseal`.
     unsealed = unseal_file(sf, lookup, rules=job.rules, structured=True, path=job.rel)
     outputs, notes = render_outputs(unsealed, job.mode, job.rel)
     return Outcome(
-        job.rel, job.env, values=unsealed.values, kids=tuple(sorted(kids)), oldest=oldest, outputs=outputs, notes=notes
+        job.rel,
+        job.env,
+        values=unsealed.values,
+        kids=tuple(sorted(kids)),
+        oldest=oldest,
+        expiries=tuple(sorted(expiries)),
+        warnings=unsealed.warnings,
+        outputs=outputs,
+        notes=notes,
     )
 
 

@@ -8,6 +8,7 @@ from .bech32 import encode as bech32_encode
 from .context import Context, context_bytes, hints, lp, mismatches
 from .kid import kid_of
 from .token import (
+    EXPIRY_LEN,
     HEADER_LEN,
     PREFIX,
     TOKEN_RE,
@@ -30,6 +31,7 @@ from .values import problem as value_problem
 from .values import scalar_text
 
 __all__ = [
+    "EXPIRY_LEN",
     "HEADER_LEN",
     "PREFIX",
     "TOKEN_RE",

@@ -1,11 +1,12 @@
 """Make the sealer.v1 test vectors of this folder (run once; the outputs are committed).
 
-    .venv/bin/python tests/vectors/sealer/make_vectors.py [all | tokens | signatures]
+    .venv/bin/python tests/vectors/sealer/make_vectors.py [all | tokens | signatures | NAME]
 
 Keys are derived from fixed labels, so they are the same on every run; HPKE is randomised, so the
 tokens are not: running this again rewrites every token (and the vectors stay valid). Every private
 key here is a PUBLIC TEST KEY that protects nothing. `signatures` writes only the signature-*.json
-vectors (docs/format.md § 6), whose tokens, and so signatures, also change on every run.
+vectors (docs/format.md § 6), whose tokens, and so signatures, also change on every run. A NAME
+(`x25519-expiry`) writes that vector alone, leaving the others' tokens as they are.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sealer._unseal import UNCHECKED, unseal_file
 
 HERE = Path(__file__).parent
 SEALED_AT = 1764028800  # 2025-11-25T00:00:00Z
+EXPIRES_AT = 1795564800  # 2026-11-25T00:00:00Z: a year later
 WARNING = (
     "PUBLIC TEST KEYS: every private key in this file is published on purpose, as a test vector."
     " It protects nothing. Never use it, or anything sealed to it, for a real secret."
@@ -106,6 +108,18 @@ VECTORS: list[dict[str, Any]] = [
         "path": ("stringData", "break.glass"),
         "plaintext": "opened by the custodian's ssh key",
     },
+    {
+        "name": "x25519-expiry",
+        "description": "one age X25519 recipient, a value with an expiry:"
+        " the 17-byte header of an upper-case type (§5)",
+        "kinds": ["x25519"],
+        "document": SECRET,
+        "fields": {"name": "db", "key": "password"},
+        "scope": None,
+        "path": ("stringData", "password"),
+        "plaintext": "correct horse battery staple 789",
+        "expires_at": EXPIRES_AT,
+    },
 ]
 
 
@@ -153,6 +167,7 @@ def make(spec: dict[str, Any]) -> dict[str, Any]:
         recipients=[i.recipient for i in idents],
         scope=spec["scope"],
         now=SEALED_AT,
+        expires_at=spec.get("expires_at"),
     )
     sf = load(doc, source)
     leaf = next(leaf for _d, leaf in sf.all_leaves() if leaf.sealed)
@@ -177,6 +192,7 @@ def make(spec: dict[str, Any]) -> dict[str, Any]:
         },
         "type": token.vtype,
         "sealed_at": token.sealed_at,
+        **({"expires_at": token.expires_at} if token.expires_at is not None else {}),
         "header_hex": token.header.hex(),
         "context_hex": context_bytes(token.header, ctx, token.kids).hex(),
         "token": token_text,
@@ -186,10 +202,10 @@ def make(spec: dict[str, Any]) -> dict[str, Any]:
     }
     # Check before writing: every recipient opens it through the public path.
     for ident in idents:
-        opened = unseal_file(load(doc, source), {ident.kid: ident}.get, rules=UNCHECKED)
+        opened = unseal_file(load(doc, source), {ident.kid: ident}.get, rules=UNCHECKED, now=SEALED_AT)
         assert spec["plaintext"] in opened.text, spec["name"]
     blob = token_text.split(",")[2][:-1]
-    assert base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))[:12] == token.header
+    assert base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))[: len(token.header)] == token.header
     return out
 
 
@@ -368,8 +384,10 @@ def make_signature(spec: dict[str, Any]) -> dict[str, Any]:
 
 def main(which: str = "all") -> None:
     """`all` (the default), `tokens` or `signatures`: which vectors to (re)write."""
-    if which in ("all", "tokens"):
+    if which in ("all", "tokens") or which in {v["name"] for v in VECTORS}:
         for spec in VECTORS:
+            if which not in ("all", "tokens", spec["name"]):
+                continue
             vector = make(spec)
             path = HERE / f"{spec['name']}.json"
             path.write_text(json.dumps(vector, indent=2, ensure_ascii=False) + "\n")
