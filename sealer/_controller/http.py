@@ -30,6 +30,9 @@ METRIC_NAMES = (
     "sealer_key_age_seconds",
     "sealer_audit_entries",
     "sealer_audit_head_info",
+    "sealer_values_expiring",
+    "sealer_values_expired",
+    "sealer_seconds_to_next_expiry",
 )
 DEFAULT_LISTEN = "127.0.0.1:9808"
 MAX_FILE_SERIES = 50  # (reason, file) series of sealer_sync_errors_total kept: the most recent
@@ -77,6 +80,23 @@ class Metrics:
         )
         self.audit_head = Gauge(
             "sealer_audit_head_info", "The audit log's head hash (value 1; one series).", ["hash"], registry=r
+        )
+        # Expiry, per environment (values sealed with an expiry bound in their context). Declared
+        # here, with the other families, so /metrics always names them; the sync sets them.
+        self.expiring = Gauge(
+            "sealer_values_expiring",
+            "Applied values that expire soon (not yet expired), by environment.",
+            ["env"],
+            registry=r,
+        )
+        self.expired = Gauge(
+            "sealer_values_expired", "Applied values past their expiry, by environment.", ["env"], registry=r
+        )
+        self.next_expiry = Gauge(
+            "sealer_seconds_to_next_expiry",
+            "Seconds until the nearest expiry of an applied value, by environment.",
+            ["env"],
+            registry=r,
         )
         self._audit_hash: str | None = None
         self._commit: str | None = None
