@@ -346,3 +346,25 @@ def test_review_settings_are_checked(reviewed: Reviewed, review: str, needle: st
     reviewed.configure_review(review)
     line = assert_clean_failure(reviewed.run("audit", "review"), needle, ".sealer.yaml")
     assert "Traceback" not in line
+
+
+def test_failure_lines_written_before_reasons_were_tagged_still_count(tmp_path: Path) -> None:
+    """A log of the older shape (a CLI failure line holding the message alone) verifies as it did,
+    and its failures count as `unclassified`, not under a reason they do not name."""
+    from sealer._audit import AuditLog, Event
+
+    log = tmp_path / "old.log"
+    writer = AuditLog(log, actor="ops@bastion")
+    writer.append(Event("unseal", env="prod", file="deploy/prod/db.yaml", kids=["928922e6866de97f"]))
+    old_style = "deploy/prod/db.yaml: no such file"
+    writer.append(Event("unseal", result="fail", file="deploy/prod/db.yaml", reason=old_style))
+    writer.append(Event("unseal", result="fail", env="prod", reason="identity: no key for it"))
+    repo = Repo(tmp_path)
+    r = repo.run("audit", "stats", str(log), "--output", "json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["verified"] is True
+    envs = by_env(data)
+    assert envs["prod"]["unseals"]["by_host"] == {"bastion": 1}
+    assert envs["prod"]["failed_unseals"]["by_reason"] == {"identity": 1}
+    assert envs[None]["failed_unseals"]["by_reason"] == {"unclassified": 1}
