@@ -339,7 +339,7 @@ def _policy(spec: object, env: str, path: Path) -> Policy:
     return Policy(values["max_secret_age"], values["key_rotation_period"], required)
 
 
-_HOURS = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]|24):([0-5][0-9])")
+_HOURS = r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]|24):([0-5][0-9])"  # compiled on first use
 _REVIEW_KEYS = ("hours", "timezone", "burst")
 
 
@@ -359,7 +359,7 @@ def _review(spec: object, path: Path) -> ReviewSettings:
         )
     hours = None
     if raw.get("hours") is not None:
-        m = _HOURS.fullmatch(str(raw["hours"]).strip())
+        m = re.fullmatch(_HOURS, str(raw["hours"]).strip())
         start = int(m.group(1)) * 60 + int(m.group(2)) if m else 0
         end = int(m.group(3)) * 60 + int(m.group(4)) if m else 0
         if m is None or end > 24 * 60 or start == end:
