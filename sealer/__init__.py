@@ -83,6 +83,11 @@ _API: dict[str, tuple[str, str]] = {
     "staged_items": ("_scan", "staged_items"),
     "install_hook": ("_scan", "install_hook"),
     "verify_audit_log": ("_audit", "verify"),
+    "audit_stats": ("_audit.stats", "audit_stats"),
+    "AuditStats": ("_audit.stats", "AuditStats"),
+    "audit_review": ("_audit.review", "audit_review"),
+    "AuditReview": ("_audit.review", "AuditReview"),
+    "ReviewSettings": ("_config", "ReviewSettings"),
     "ControllerOptions": ("_controller.service", "ControllerOptions"),
     "run_controller": ("_controller.service", "run_controller"),
     # interop: the modules behind `sealer import|export`
@@ -114,9 +119,14 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolves these
     from . import errors as errors
     from ._audit import verify as verify_audit_log  # noqa: F401 - named unlike its module function
+    from ._audit.review import AuditReview as AuditReview
+    from ._audit.review import audit_review as audit_review
+    from ._audit.stats import AuditStats as AuditStats
+    from ._audit.stats import audit_stats as audit_stats
     from ._check import CheckReport as CheckReport
     from ._check import check as check
     from ._config import Config as Config
+    from ._config import ReviewSettings as ReviewSettings
     from ._config import load_config as load_config
     from ._controller.service import ControllerOptions as ControllerOptions
     from ._controller.service import run_controller as run_controller

@@ -206,12 +206,26 @@ class Environment:
         return any(compile_glob(p).fullmatch(rel_path) for p in self.paths)
 
 
+@dataclass(frozen=True)
+class ReviewSettings:
+    """`audit: {review: …}` of `.sealer.yaml`: what `sealer audit review` flags besides new actors
+    and hosts. `hours`: the unseal hours as minutes after midnight, [start, end) in `timezone`
+    (start > end spans midnight); None: no hours, nothing is outside them. A burst is `failures`
+    failed unseals of one environment within `within` seconds."""
+
+    hours: tuple[int, int] | None = None
+    timezone: str = "UTC"
+    burst_failures: int = 5
+    burst_within: int = 600
+
+
 @dataclass
 class Config:
     root: Path
     environments: dict[str, Environment]
     rules: list[ValueRule] = field(default_factory=list)
     scan_exclude: tuple[str, ...] = ()  # globs `sealer scan` skips (test fixtures holding published keys)
+    review: ReviewSettings = ReviewSettings()
 
     @classmethod
     def load(cls, root: Path, *, text: str | None = None) -> Config:
@@ -245,7 +259,7 @@ class Config:
         exclude = scan.get("exclude", []) if isinstance(scan, dict) else None
         if not isinstance(exclude, list) or not all(isinstance(g, str) for g in exclude):
             raise ConfigError("'scan.exclude' must be a list of globs", file=str(path))
-        return cls(root, envs, rules, tuple(exclude))
+        return cls(root, envs, rules, tuple(exclude), _review(data.get("audit"), path))
 
     def env_for(self, rel_path: str) -> Environment | None:
         owners = [e for e in self.environments.values() if e.owns(rel_path)]
@@ -365,6 +379,61 @@ def _policy(spec: object, env: str, path: Path) -> Policy:
         warn_before=WARN_BEFORE if warn_before is None else warn_before,
         on_expiry=on_expiry,
     )
+
+
+_HOURS = r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]|24):([0-5][0-9])"  # compiled on first use
+_REVIEW_KEYS = ("hours", "timezone", "burst")
+
+
+def _review(spec: object, path: Path) -> ReviewSettings:
+    """`audit.review`, checked whole: one line naming the setting that is wrong."""
+    if spec is None:
+        return ReviewSettings()
+    if not isinstance(spec, dict) or set(spec) - {"review"}:
+        raise ConfigError("'audit' must be a mapping with one setting, 'review'", file=str(path))
+    raw = spec.get("review") or {}
+    if not isinstance(raw, dict):
+        raise ConfigError("'audit.review' must be a mapping", file=str(path))
+    unknown = sorted(set(raw) - set(_REVIEW_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"audit.review: unknown setting {unknown[0]!r} (known: {', '.join(_REVIEW_KEYS)})", file=str(path)
+        )
+    hours = None
+    if raw.get("hours") is not None:
+        m = re.fullmatch(_HOURS, str(raw["hours"]).strip())
+        start = int(m.group(1)) * 60 + int(m.group(2)) if m else 0
+        end = int(m.group(3)) * 60 + int(m.group(4)) if m else 0
+        if m is None or end > 24 * 60 or start == end:
+            raise ConfigError(
+                f'audit.review.hours: {raw["hours"]!r} is not a span of hours like "07:00-19:00"', file=str(path)
+            )
+        hours = (start, end % (24 * 60))
+    zone = str(raw.get("timezone") or "UTC").strip()
+    if zone != "UTC":
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(zone)
+        except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+            raise ConfigError(
+                f"audit.review.timezone: {zone!r} is not a time zone (e.g. UTC, Europe/Berlin)", file=str(path)
+            ) from None
+    burst = raw.get("burst") or {}
+    if not isinstance(burst, dict) or set(burst) - {"failures", "within"}:
+        raise ConfigError("audit.review.burst must be a mapping of 'failures' and 'within'", file=str(path))
+    failures = burst.get("failures", ReviewSettings.burst_failures)
+    if type(failures) is not int or failures < 1:
+        raise ConfigError(f"audit.review.burst.failures: {failures!r} is not a count of 1 or more", file=str(path))
+    within = ReviewSettings.burst_within
+    if burst.get("within") is not None:
+        try:
+            within = parse_duration(burst["within"])
+        except ValueError as e:
+            raise ConfigError(f"audit.review.burst.within: {e}", file=str(path)) from None
+        if within <= 0:
+            raise ConfigError("audit.review.burst.within: must be more than zero", file=str(path))
+    return ReviewSettings(hours, zone, failures, within)
 
 
 def find_root(start: Path) -> Path | None:

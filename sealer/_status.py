@@ -56,6 +56,7 @@ class EnvStatus:
     overdue_keys: list[str] = field(default_factory=list)
     files_on_retiring: dict[str, list[str]] = field(default_factory=dict)  # kid -> files
     unknown_kids: list[str] = field(default_factory=list)
+    seal_times: list[int] = field(default_factory=list, repr=False)  # of every value, for `sealer audit stats`
 
     @property
     def breaches(self) -> list[str]:
@@ -164,6 +165,7 @@ def status(cfg: Config, env: str | None = None, *, now: float | None = None) -> 
                     files = st.files_on_retiring.setdefault(kid, [])
                     if rel not in files:
                         files.append(rel)
+                st.seal_times.append(tok.sealed_at)
                 age = now - tok.sealed_at
                 old = OldValue(rel, format_path(loc.ctx.path), tok.sealed_at, round(age / 86400, 1))
                 if rules.too_old(tok, now):

@@ -21,6 +21,8 @@ Line format (ASCII JSON, members in this order, no spaces)::
      "file":"deploy/prod/db.yaml","kids":["928922e6866de97f"],"commit":"<sha>|null","result":"ok",
      "reason":null,"prev":"<64 hex>","hash":"<64 hex>"}
 
+A failed line's `reason` is `REASON: message`, REASON one word of `reasons.REASONS`.
+
 - `hash` is the lowercase hex SHA-256 of the line's bytes with its `,"hash":"…"` member removed
   (that is, the line up to the `hash` member, followed by `}`);
 - `prev` is the `hash` of the previous line; the first line's `prev` is GENESIS (64 zeros);
@@ -34,7 +36,10 @@ by the contract of `sealer.errors` carry no secret material); the API has no pla
 The parts: `entry` (the line format and the errors all parts share), `chain` (appending under the
 lock), `anchor` (the head kept outside the log), `verification` (`verify`, `reanchor`), `recording`
 (the CLI's helpers and the fail-closed policy) and `context` (`git_head`, `kids_in`). Every name
-callers use is importable from `sealer._audit` itself.
+callers use for writing and verifying is importable from `sealer._audit` itself. Reading the log
+back is apart, and never loaded by a writer: `reasons` (the closed set of failure reasons a failed
+line starts with), `reading` (entries, after verifying), `stats` and `review` (`sealer audit
+stats`, `sealer audit review`).
 """
 
 from __future__ import annotations

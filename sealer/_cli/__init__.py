@@ -107,9 +107,28 @@ def _audit_failure(err: SealerError) -> None:
     if event is None or not event.replace("-", "").isalnum():
         return
     from .._audit import try_record
+    from .._audit.reasons import reason_for, tagged
 
     # A broken audit log must not hide the real error: try_record returns a warning, never raises.
-    try_record(event, result="fail", file=err.file, reason=str(err), repo=Path.cwd())
+    reason = tagged(reason_for(err), str(err))
+    try_record(event, result="fail", env=_env_of(err.file), file=err.file, reason=reason, repo=Path.cwd())
+
+
+def _env_of(file: str | None) -> str | None:
+    """The environment whose path rule covers a failing file, for its audit line (`sealer audit
+    stats` counts failures per environment); None when there is no such file, repository or rule.
+    Looking it up must never replace the error being reported, so any failure here is None."""
+    if not file:
+        return None
+    try:
+        from .._config import load_config
+
+        cfg = load_config(Path(file))
+        rel = cfg.relpath(Path(file), env="")
+        owner = cfg.env_for(rel) if rel is not None else None
+    except Exception:  # a broken .sealer.yaml is often the error being reported
+        return None
+    return owner.name if owner is not None else None
 
 
 def _fail(message: str, code: int) -> int:

@@ -1,12 +1,14 @@
-"""`sealer audit`: check the hash-chained audit log. Needs no key."""
+"""`sealer audit`: check the hash-chained audit log, and read figures and flags out of it. Needs no key."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
-from ._common import CONTEXT, AuditedGroup, emit_json, note, output_option
+from ._common import CONTEXT, AuditedGroup, F, emit_json, env_filter_option, note, output_option
 
 
 @click.group(cls=AuditedGroup, context_settings=CONTEXT)
@@ -72,3 +74,96 @@ def verify(file: Path | None, head: str | None, reanchor: bool, output: str) -> 
         elif wanted is None:
             parts.append("no anchor (this user's sealer never wrote it): check the head with --head")
         click.echo(", ".join(parts))
+
+
+def _since_option(default: str | None) -> Callable[[F], F]:
+    shown = f" (default: {default})" if default else " (default: the whole log)"
+    option: Callable[[F], F] = click.option(
+        "--since",
+        metavar="DURATION|TIME",
+        default=default,
+        help=f"The window: entries from this long ago (90s, 12h, 30d) or this time (ISO 8601) on{shown}.",
+    )
+    return option
+
+
+def _log_file(file: Path | None) -> Path:
+    """FILE, else the log the CLI writes."""
+    from .._audit import default_path
+    from ..errors import UsageError
+
+    if file is not None:
+        return file
+    path = default_path()
+    if path is None:
+        raise UsageError("SEALER_AUDIT_LOG is off, so there is no default audit log", hint="name the FILE")
+    return path
+
+
+def _repository_config() -> Any:
+    """The configuration of the repository around the current directory, or None outside one."""
+    from .._config import Config, find_root
+
+    root = find_root(Path.cwd())
+    return Config.load(root) if root is not None else None
+
+
+@audit.command(context_settings=CONTEXT)
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@_since_option(None)
+@env_filter_option
+@output_option
+def stats(file: Path | None, since: str | None, env: str | None, output: str) -> None:
+    """Per environment: key rotations and the time from `keys rotate` to `keys retire`, unseals by
+    actor and host, failed unseals by reason (from FILE, default: the CLI's log), and the age of
+    every sealed value of the repository here. The log is verified first; figures from a log that
+    does not verify are printed with a warning, and the exit status is 1."""
+    import time
+
+    from .._audit import AuditInvalid
+    from .._audit.reading import since_time
+    from .._audit.stats import audit_stats
+
+    log = _log_file(file)
+    now = time.time()
+    start = since_time(since, now) if since is not None else None
+    result = audit_stats(log, config=_repository_config(), since=start, env=env, now=now)
+    if output == "json":
+        emit_json(result.to_dict())
+    else:
+        for line in result.text_lines():
+            click.echo(line)
+    for n in result.notes:
+        note(n)
+    if not result.verified:
+        v = result.verification
+        raise AuditInvalid(f"the log does not verify: {v.error}; the figures may be forged", file=str(log), hint=v.hint)
+
+
+@audit.command(context_settings=CONTEXT)
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@_since_option("1d")
+@env_filter_option
+@output_option
+def review(file: Path | None, since: str, env: str | None, output: str) -> None:
+    """Flag what to look at in the window: unseals of an environment by an actor or from a host
+    not seen unsealing it before the window, unseals outside `audit.review.hours` of .sealer.yaml,
+    bursts of failed unseals (`audit.review.burst`), and a log that does not verify. Exits 1 when
+    anything is flagged, so CI can gate on it."""
+    import time
+
+    from .._audit.reading import since_time
+    from .._audit.review import audit_review
+
+    cfg = _repository_config()
+    now = time.time()
+    result = audit_review(
+        _log_file(file), since=since_time(since, now), settings=cfg.review if cfg else None, env=env, now=now
+    )
+    if output == "json":
+        emit_json(result.to_dict())
+    else:
+        for line in result.text_lines():
+            click.echo(line)
+    if not result.ok:
+        raise click.exceptions.Exit(1)

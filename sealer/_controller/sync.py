@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._audit import AuditError, AuditLog, Event, Head
+from .._audit.reasons import tagged
 from .._config import CONFIG_NAME, KEYS_DIR, Config
 from .._fsio import MAX_FILE_BYTES, decode_text
 from .._keys import Identity
@@ -342,7 +343,7 @@ class Controller:
                     env=env_of.get(file or ""),
                     file=file,
                     commit=commit,
-                    reason=f"{reason}: {message}",
+                    reason=tagged(reason, message),
                 )
                 for file, reason, message in failures
             ]
