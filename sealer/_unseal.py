@@ -56,6 +56,7 @@ class Unsealed:
     docs: list[UnsealedDoc]
     values: int
     kids: tuple[str, ...] = ()  # every key id the file's values are sealed to (for the audit log)
+    path: str | None = None  # repository-relative path (what signatures cover), when known
 
 
 def unseal_file(
@@ -116,7 +117,7 @@ def unseal_file(
         if structured
         else []
     )
-    return Unsealed(sf.source, file_env, text, docs, len(opened), tuple(sorted(kids)))
+    return Unsealed(sf.source, file_env, text, docs, len(opened), tuple(sorted(kids)), path)
 
 
 STDIN = Path("-")  # a path of "-": one sealed file read from standard input

@@ -35,6 +35,7 @@ COMMANDS = {
     "signers": "guard:signers",
     "controller": "controller:controller",
     "audit": "audit:audit",
+    "krm": "krm:krm",
 }
 
 # Each command's audit event, where it is not the command's own name; None writes no line
@@ -45,6 +46,8 @@ EVENTS: dict[str, str | None] = {
     "keys revoke-before": "revoke",
     "audit": None,
     "controller": None,
+    "krm": "unseal",  # every item krm opens is an unseal, audited as one
+    "krm install-plugin": "install-plugin",
 }
 
 
