@@ -11,6 +11,9 @@ import click
 from ._common import CONTEXT, AuditedGroup, audit_release, emit_json, identity_option, note, output_option, write_output
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .._keys import Identity
     from .._unseal import Unsealed
 
 MAX_STDIN_BYTES = 256 * 1024 * 1024  # a whole render (CRDs included), not one sealed file
@@ -54,15 +57,13 @@ def krm(ctx: click.Context, stream: bool, package: Path | None, env: str | None,
     """
     if ctx.invoked_subcommand is not None:
         return
-    from .._identities import find_identities
     from .._krm import Door, failure_list, run_function, run_plugin, run_stream
     from ..errors import SealerError, UsageError
 
     config = ctx.meta.get("sealer.krm.config")
     if config is not None and (stream or package is not None):
         raise UsageError("a plugin config takes no --stream or --package", hint="sealer krm CONFIG")
-    ids = find_identities(identities)  # nothing is read until a sealed item needs a key
-    door = Door(ids.for_kid, cwd=Path.cwd(), env=env, package=package.absolute() if package else None)
+    door = Door(_identities(identities), cwd=Path.cwd(), env=env, package=package.absolute() if package else None)
     if config is not None:
         rendered = run_plugin(Path(config), door, _stdin_text)
     elif stream:
@@ -107,6 +108,21 @@ def install_plugin(home: Path | None, executable: str | None, force: bool, outpu
     for p in paths:
         note(f"installed {p}")
     note(f"kustomize finds them with KUSTOMIZE_PLUGIN_HOME={where} and --enable-alpha-plugins")
+
+
+def _identities(files: tuple[str, ...]) -> Callable[[str], Identity | None]:
+    """The key lookup, found (and the process hardened) when the first sealed item needs a key:
+    a render without sealed items does not pay for loading the key code."""
+    found: list[Callable[[str], Identity | None]] = []
+
+    def lookup(kid: str) -> Identity | None:
+        if not found:
+            from .._identities import find_identities
+
+            found.append(find_identities(files).for_kid)
+        return found[0](kid)
+
+    return lookup
 
 
 def _stdin_text() -> str:

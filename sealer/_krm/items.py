@@ -19,10 +19,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._document import Document, Edit, apply_edits, line_end, scalar_end
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from .._document import Document
 
 API_VERSIONS = ("config.kubernetes.io/v1", "config.kubernetes.io/v1alpha1")
 _MARKER = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r\n]|$)[^\n]*(?:\n|$)", re.M)
@@ -225,6 +227,8 @@ def set_aside(text: str, doc: Document, source: str) -> tuple[str, Aside]:
             file=source,
             hint="write the annotations in block style",
         )
+    from .._document import Edit, apply_edits, line_end, scalar_end
+
     values: dict[str, str] = {}
     edits = []
     for key, k, v in lifted:
