@@ -197,8 +197,15 @@ class World(Repo):
 
     def engine_env(self, **extra: str) -> dict[str, str]:
         """What kustomize, kpt and Argo CD pass on to the plugin: the identity, the plugin home."""
+        tmp = self.tmp / "engine-tmp"  # kustomize leaves its plugin config files in TMPDIR
+        tmp.mkdir(exist_ok=True)
         return self.env(
-            {"SEALER_IDENTITY_FILE": str(self.identities), "KUSTOMIZE_PLUGIN_HOME": str(self.plugins), **extra}
+            {
+                "SEALER_IDENTITY_FILE": str(self.identities),
+                "KUSTOMIZE_PLUGIN_HOME": str(self.plugins),
+                "TMPDIR": str(tmp),
+                **extra,
+            }
         )
 
     def kustomize(self, rel: str) -> subprocess.CompletedProcess[str]:
