@@ -127,15 +127,20 @@ class Door:
         what = " ".join(x for x in (doc.kind, "/".join(x for x in (doc.namespace, doc.name) if x)) if x)
         label = f"{label} ({what})" if what else label
         stripped, aside = _items.set_aside(text, doc, label)
+        renamed = aside
         rel = self.item_path(aside, label) if paths else None
         if rel is not None:
             label = f"{rel} ({what})" if what else rel
-        if aside.values:
+        if rel is not None and aside.values:
+            # A signature can be checked (the file is known): against the document as its signer
+            # wrote it, without the orchestrator's annotations; they go back on the output.
             sf = load(stripped, label)
             doc = sf.docs[0]
+        else:
+            aside = _items.Aside({}, [])  # nothing was lifted out: nothing to put back
         sf.source = label
         rules = self.rules(sf, label, rel)
-        _renamed(doc, aside, label)
+        _renamed(doc, renamed, label)
         unsealed = unseal_file(sf, self.identity_for, rules=rules, structured=True, path=rel)
         (opened,) = unsealed.docs
         if not opened.is_manifest:
