@@ -579,3 +579,23 @@ def test_krm_unseals_are_audited(world: World) -> None:
 def test_outside_a_repository_nothing_is_opened(world: World, tmp_path: Path) -> None:
     r = world.run("krm", "--stream", stdin=world.read("deploy/prod/app/db.yaml"), cwd=tmp_path)
     assert_clean_failure(r, "outside any sealer repository", code=None)
+
+
+@pytest.mark.parametrize("convention", ["resource-list", "stream"])
+def test_no_plaintext_without_its_audit_line(world: World, tmp_path: Path, convention: str) -> None:
+    """An audit log that cannot be written stops the render before any plaintext leaves."""
+    text = world.read("deploy/prod/app/db.yaml")
+    stdin, args = (resource_list(text), ()) if convention == "resource-list" else (text, ("--stream",))
+    r = world.run(
+        "krm",
+        *args,
+        stdin=stdin,
+        cwd=world.root / "deploy/prod/app",
+        env={"SEALER_IDENTITY_FILE": str(world.identities), "SEALER_AUDIT_LOG": str(tmp_path)},  # a directory
+    )
+    assert_clean_failure(r, "nothing was rendered", code=None)
+    assert not leaked(r.stdout + r.stderr)
+    if convention == "resource-list":
+        assert yaml.safe_load(r.stdout)["results"][0]["severity"] == "error"
+    else:
+        assert r.stdout == ""

@@ -69,15 +69,18 @@ def krm(ctx: click.Context, stream: bool, package: Path | None, env: str | None,
     elif stream:
         rendered = run_stream(_stdin_text(), door)
     else:
-        text = _stdin_text()
+        text = ""
         try:
+            text = _stdin_text()
             rendered = run_function(text, door)
+            _audit(rendered.opened)
         except SealerError as e:
             from .._krm.items import api_version_of
 
             sys.stdout.write(failure_list(api_version_of(text), str(e)))  # the KRM way to fail: results
             raise
-    _audit(rendered.opened)
+    if config is not None or stream:
+        _audit(rendered.opened)
     for n in rendered.notes:
         note(n)
     write_output(rendered.text, None)

@@ -55,9 +55,9 @@ class Door:
         package: Path | None = None,
     ) -> None:
         self.identity_for = identity_for
-        self.cwd = cwd
         self.env = env
         self.package = package
+        self.base = package if package is not None else cwd  # where files are named from
         self.opened: list[Unsealed] = []
         self._repo: Repository | None = None
         self._where: tuple[str, str | None] | None = None
@@ -69,7 +69,7 @@ class Door:
             from .._config import Config, find_root
             from .._repository import Repository
 
-            root = find_root(self.cwd)
+            root = find_root(self.base)
             if root is None:
                 raise InputError(
                     "holds sealed values, but sealer runs outside any sealer repository, so its environment's"
@@ -81,11 +81,11 @@ class Door:
         return self._repo
 
     def location(self, label: str) -> tuple[str, str | None]:
-        """(the directory sealer runs in, repository-relative; the environment whose path rule
-        covers a file there, if any)."""
+        """(the directory sealer runs in (kpt's package directory under `package`),
+        repository-relative; the environment whose path rule covers a file there, if any)."""
         if self._where is None:
             repo = self.repository(label)
-            rel = repo.config.relpath(self.cwd)
+            rel = repo.config.relpath(self.base)
             assert rel is not None
             probe = "kustomization.yaml" if rel == "." else posixpath.join(rel, "kustomization.yaml")
             self._where = (rel, repo.owner_of(probe))
@@ -198,8 +198,9 @@ class Door:
 
     def generate(self, files: Sequence[str], *, needs_hash: bool = False) -> tuple[list[str], list[str]]:
         """The unsealed manifests of sealed files named relative to the working directory (the
-        kustomization's), through `unseal_paths`: each file under its own path rule and rules,
-        exactly as `sealer unseal FILE`. Returns the manifest texts and notes for stderr."""
+        kustomization's; kpt's package directory under `package`), through `unseal_paths`: each
+        file under its own path rule and rules, exactly as `sealer unseal FILE`. Returns the
+        manifest texts and notes for stderr."""
         from .._render import manifest
         from .._unseal import unseal_paths
 
@@ -209,7 +210,7 @@ class Door:
         for f in files:
             if posixpath.isabs(f) or Path(f).is_absolute():
                 raise UsageError(f"files: {f!r} is absolute", file=label, hint="name it relative to the kustomization")
-            paths.append(self.cwd / f)
+            paths.append(self.base / f)
         unsealed, notes = unseal_paths(paths, self.identity_for, env=self.env, structured=True)
         out: list[str] = []
         for u in unsealed:
