@@ -64,7 +64,7 @@ class Demo:
         # SEALER_IDENTITY of yours must not leak in), with a private config dir.
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SEALER_")}
         self.env["SEALER_CONFIG_DIR"] = str(config_dir)
-        # Every command appends to one audit log (hash-chained, never a value); step 13 verifies it.
+        # Every command appends to one audit log (hash-chained, never a value); the last step verifies it.
         self.audit_log = config_dir.parent / "audit.log"
         self.env["SEALER_AUDIT_LOG"] = str(self.audit_log)
 
@@ -417,6 +417,10 @@ def run_demo(demo: Demo) -> dict[str, int]:
     demo.say(f"the child saw DB_PASSWORD ({len(NEW_PASSWORD)} characters); it printed only the length")
 
     # 12 ------------------------------------------------------------------------------------------
+    demo.step("kustomize renders prod with sealer's plugin (`sealer krm`), under prod's rules")
+    render_with_kustomize(demo, prod_id)
+
+    # 13 ------------------------------------------------------------------------------------------
     demo.step("The custodian rotates prod's key and re-seals the repository")
     old_prod = demo.read("deploy/prod/db.yaml")
     demo.run("keys", "rotate", "prod", "--out", str(demo.identities / "prod-2.txt"))
@@ -434,7 +438,7 @@ def run_demo(demo: Demo) -> dict[str, int]:
     demo.run("keys", "retire", "prod", kid["prod"])
     demo.run("status", "--env", "prod")
 
-    # 13 ------------------------------------------------------------------------------------------
+    # 14 ------------------------------------------------------------------------------------------
     demo.step("Every command left a line in the audit log, and the chain verifies")
     demo.run("audit", "verify", str(demo.audit_log))
     log = demo.audit_log.read_text()
@@ -443,6 +447,86 @@ def run_demo(demo: Demo) -> dict[str, int]:
     demo.expect({"seal", "set", "unseal", "rotate", "reseal", "retire"} <= set(events), "an event is missing")
     demo.expect(NEW_PASSWORD not in log, "a value reached the audit log")
     return stats
+
+
+APP_KUSTOMIZATION = """\
+# The orders app for prod, rendered by kustomize. sealer's generator reads the sealed files itself
+# (their paths, path rules and signatures all apply) and kustomize adds a content hash to each
+# Secret's name, so the pods roll when a value is rotated.
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+generators:
+  - sealer.yaml
+resources:
+  - deployment.yaml
+"""
+APP_GENERATOR = """\
+apiVersion: sealer.dev/v1alpha1
+kind: SealerGenerator
+metadata:
+  name: orders-secrets
+files:
+  - ../../deploy/prod/db.yaml
+  - ../../deploy/prod/tls.yaml
+needsHash: true
+"""
+
+
+def render_with_kustomize(demo: Demo, prod_id: str) -> None:
+    """`sealer krm install-plugin`, then `kubectl kustomize --enable-alpha-plugins` over an app that
+    generates prod's Secrets; the Deployment's references follow the hashed names."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        demo.say("(skipped: kubectl is not installed; `kubectl kustomize` runs sealer's plugin here)")
+        return
+    top = demo.repo.parent
+    plugins, tmp = top / "kustomize-plugins", top / "kustomize-tmp"
+    tmp.mkdir()
+    demo.run("krm", "install-plugin", "--dir", str(plugins))
+    app = demo.repo / "apps" / "orders"
+    app.mkdir(parents=True)
+    (app / "kustomization.yaml").write_text(APP_KUSTOMIZATION)
+    (app / "sealer.yaml").write_text(APP_GENERATOR)
+    shutil.copy(demo.repo / "deploy/prod/deployment.yaml", app / "deployment.yaml")
+    print("$ cat apps/orders/sealer.yaml")
+    demo.show_output(APP_GENERATOR)
+    env = {**demo.env, "KUSTOMIZE_PLUGIN_HOME": str(plugins), "SEALER_IDENTITY_FILE": prod_id, "TMPDIR": str(tmp)}
+    print(
+        "$ SEALER_IDENTITY_FILE=prod.txt KUSTOMIZE_PLUGIN_HOME=… kubectl kustomize --enable-alpha-plugins apps/orders"
+    )
+    try:
+        r = subprocess.run(
+            [kubectl, "kustomize", "--enable-alpha-plugins", "apps/orders"],
+            cwd=demo.repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise DemoFailure(f"kubectl kustomize: no answer after {TIMEOUT} s") from None
+    if r.returncode != 0:
+        demo.show_output(r.stderr)
+        raise DemoFailure(f"kubectl kustomize: exit status {r.returncode}, expected 0")
+    out = r.stdout
+    names = re.findall(r"^  name: (orders-(?:db|tls)-[a-z0-9]+)$", out, re.M)
+    shown = [
+        line for line in out.splitlines() if re.match(r"^(kind|  name|  DB_USER|    app\.kubernetes|    sealer)", line)
+    ]
+    demo.show_output("\n".join(shown) + "\n(…)")
+    demo.expect(out.count("kind: Secret") == 2 and len(names) == 2, "expected two Secrets with hashed names")
+    demo.expect(f"DB_PASSWORD: {NEW_PASSWORD}" in out, "the rendered Secret does not carry the unsealed value")
+    demo.expect("ENC[" not in out and "sealer:\n" not in out, "the render still holds sealed values")
+    demo.expect("app.kubernetes.io/managed-by: sealer" in out, "the Secret does not say sealer manages it")
+    demo.expect(
+        f"name: {names[0]}" in out.split("kind: Deployment", 1)[1], "the Deployment does not follow the hashed name"
+    )
+    shutil.rmtree(demo.repo / "apps")  # the rest of the demo works on the environments' files
+    demo.say(
+        "the Secrets came out unsealed, named with a content hash the Deployment follows; the same door as"
+        " unseal (docs/krm.md)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -489,6 +573,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         - `sealer check` (the CI gate, no private key) passed every file, the plain Deployment included
         - prod unsealed to Kubernetes manifests with the prod key; the staging key was refused
         - `sealer exec` handed the values to a child process without writing them anywhere
+        - kustomize rendered prod through sealer's plugin: Secrets unsealed, names hashed
         - prod's key rotated, every value re-sealed (only tokens changed), the old key retired
         - every command left a line in the hash-chained audit log, and `sealer audit verify` passed
         demo finished: all {demo.checks if demo else 0} checks passed in {elapsed:.1f} s""")

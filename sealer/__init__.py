@@ -88,6 +88,7 @@ _API: dict[str, tuple[str, str]] = {
     "audit_review": ("_audit.review", "audit_review"),
     "AuditReview": ("_audit.review", "AuditReview"),
     "ReviewSettings": ("_config", "ReviewSettings"),
+    "krm": ("_krm", ""),  # render pipelines: run_function, run_plugin, run_stream over a krm.Door
     "ControllerOptions": ("_controller.service", "ControllerOptions"),
     "run_controller": ("_controller.service", "run_controller"),
     # interop: the modules behind `sealer import|export`
@@ -117,6 +118,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolves these
+    from . import _krm as krm  # noqa: F401 - the module behind `sealer krm`
     from . import errors as errors
     from ._audit import verify as verify_audit_log  # noqa: F401 - named unlike its module function
     from ._audit.review import AuditReview as AuditReview

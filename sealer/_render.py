@@ -18,6 +18,9 @@ from ._unseal import Unsealed, UnsealedDoc
 from .errors import InputError
 
 FORMATS = ("yaml", "k8s", "dotenv", "json")
+MANAGED_BY = "app.kubernetes.io/managed-by"  # label: which tool manages the object
+SOURCE = "sealer.dev/source"  # annotation: the repository path the Secret was unsealed from
+COMMIT = "sealer.dev/commit"  # annotation: the commit it was unsealed from (the controller)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOTENV_BARE = re.compile(r"[A-Za-z0-9_./:@%+,=-]*")  # nothing a shell expands, splits or globs
 
@@ -47,12 +50,15 @@ def forbidden_name(name: str, allow: frozenset[str] = frozenset()) -> bool:
     return name in _LOADER_NAMES or name.startswith(_LOADER_PREFIXES)
 
 
-def render(files: Sequence[Unsealed], fmt: str, *, allow_env: frozenset[str] = frozenset()) -> tuple[str, list[str]]:
-    """The output text and notices for stderr (skipped documents or keys; never values)."""
+def render(
+    files: Sequence[Unsealed], fmt: str, *, allow_env: frozenset[str] = frozenset(), commit: str | None = None
+) -> tuple[str, list[str]]:
+    """The output text and notices for stderr (skipped documents or keys; never values).
+    `commit`: the commit the files were read from, stamped on k8s Secrets (see `stamp`)."""
     if fmt == "yaml":
         return _yaml(files), []
     if fmt == "k8s":
-        return _k8s(files)
+        return _k8s(files, commit)
     if fmt == "json":
         return _json(files), []
     if fmt == "dotenv":
@@ -71,7 +77,7 @@ def _yaml(files: Sequence[Unsealed]) -> str:
     return "".join(p if p.lstrip().startswith("---") else "---\n" + p for p in parts)
 
 
-def _k8s(files: Sequence[Unsealed]) -> tuple[str, list[str]]:
+def _k8s(files: Sequence[Unsealed], commit: str | None) -> tuple[str, list[str]]:
     out = []
     notes = []
     for f in files:
@@ -80,8 +86,34 @@ def _k8s(files: Sequence[Unsealed]) -> tuple[str, list[str]]:
                 notes.append(f"{f.source}: document {d.index} is not a Kubernetes manifest; skipped")
                 continue
             out.append("---\n")
-            out.append(_yamlout.dumps(_jsonable(d.content)))
+            out.append(manifest(d.content, source=f.path if f.path is not None else f.source, commit=commit))
     return "".join(out), notes
+
+
+def manifest(content: Any, *, source: str, commit: str | None = None) -> str:
+    """One unsealed manifest as a YAML document (no `---`): the k8s encoding, Secrets stamped."""
+    return _yamlout.dumps(stamp(_jsonable(content), source=source, commit=commit))
+
+
+def stamp(content: Any, *, source: str, commit: str | None = None) -> Any:
+    """A Secret as the cluster should see it: labelled `app.kubernetes.io/managed-by: sealer` (unless
+    the document names its own manager), annotated with the repository path it was unsealed from
+    (`sealer.dev/source`) and, when given, the commit (`sealer.dev/commit`), so `kubectl get` says
+    where a Secret comes from. Other kinds, and metadata that is not a mapping, stay as they are."""
+    if not isinstance(content, dict) or content.get("kind") != "Secret":
+        return content
+    md = content.get("metadata")
+    md = {} if md is None else md
+    labels = md.get("labels") or {} if isinstance(md, dict) else None
+    annotations = md.get("annotations") or {} if isinstance(md, dict) else None
+    if not isinstance(md, dict) or not isinstance(labels, dict) or not isinstance(annotations, dict):
+        return content
+    labels = {**labels}
+    labels.setdefault(MANAGED_BY, "sealer")
+    annotations = {**annotations, SOURCE: source}
+    if commit is not None:
+        annotations[COMMIT] = commit
+    return {**content, "metadata": {**md, "labels": labels, "annotations": annotations}}
 
 
 def _json(files: Sequence[Unsealed]) -> str:

@@ -57,6 +57,7 @@ class Unsealed:
     values: int
     kids: tuple[str, ...] = ()  # every key id the file's values are sealed to (for the audit log)
     warnings: list[str] = field(default_factory=list)  # expired values opened (on_expiry: warn), one line each
+    path: str | None = None  # repository-relative path (what signatures cover), when known
 
 
 def unseal_file(
@@ -130,7 +131,7 @@ def unseal_file(
         if structured
         else []
     )
-    return Unsealed(sf.source, file_env, text, docs, len(opened), tuple(sorted(kids)), warnings)
+    return Unsealed(sf.source, file_env, text, docs, len(opened), tuple(sorted(kids)), warnings, path)
 
 
 STDIN = Path("-")  # a path of "-": one sealed file read from standard input

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SEALER, Repo, snapshot
+from conftest import SEALER, Repo, require_tool, snapshot
 from prometheus_client.parser import text_string_to_metric_families
 
 CANARY = "CANARY-5e1f-never-elsewhere"
@@ -330,6 +330,35 @@ def test_cmd_target_gets_manifests_on_stdin_and_no_key(ops: GitOps) -> None:
     r = ops.once(target="cmd:false", env={"SEALER_IDENTITY": key_text}, key=None)
     assert r.returncode == 1 and "reason=apply" in r.stderr and "exited 1" in r.stderr
     assert json.loads((ops.state / "state.json").read_text())["target"] == cmd
+
+
+def test_rendered_secrets_say_where_they_come_from(ops: GitOps) -> None:
+    """Each rendered Secret carries app.kubernetes.io/managed-by: sealer, its repository path and
+    the commit it was read from; PyYAML (YAML 1.1) and kubectl read them as Secrets."""
+    import yaml
+
+    head = ops.git_repo.head.commit.hexsha
+    got = ops.tmp / "applied.yaml"
+    for target in (f"dir:{ops.out}", f"cmd:sh -c 'umask 077; cat > {got}'"):
+        r = ops.once(target=target)
+        assert r.returncode == 0, r.stderr
+    for text in ((ops.out / "secret.shop.db.yaml").read_text(), got.read_text()):
+        (doc,) = [d for d in yaml.safe_load_all(text) if d is not None]
+        assert doc["kind"] == "Secret" and doc["stringData"]["password"] == CANARY
+        assert doc["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "sealer"}
+        assert doc["metadata"]["annotations"] == {"sealer.dev/source": "deploy/prod/db.yaml", "sealer.dev/commit": head}
+        kubectl = require_tool("kubectl")
+        k = subprocess.run(
+            [kubectl, "annotate", "--local", "-o", "json", "-f", "-", "sealer.test/read=1"],
+            input=text,
+            capture_output=True,
+            text=True,
+            env={"PATH": os.environ.get("PATH", ""), "HOME": str(ops.tmp), "KUBECONFIG": os.devnull},
+            timeout=60,
+        )
+        assert k.returncode == 0, k.stderr
+        read = json.loads(k.stdout)
+        assert read["kind"] == "Secret" and read["metadata"]["annotations"]["sealer.dev/commit"] == head
 
 
 def test_multiple_environments_and_their_own_keys(ops: GitOps) -> None:

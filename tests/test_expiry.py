@@ -445,3 +445,21 @@ def test_the_controller_has_no_next_expiry_series_without_expiries(prod: Repo, t
     result, m, _audit = _controller_cycle(prod, tmp_path)
     assert result.ok
     assert not any(name.startswith(("sealer_values_expir", "sealer_seconds_to_next_expiry")) for name, _ in m)
+
+
+# --- sealer krm: the render door ------------------------------------------------------------------
+
+
+def test_krm_stream_refuses_an_expired_value_and_warns_under_on_expiry_warn(prod: Repo) -> None:
+    """A render (Helm post-renderer, a pipe after kustomize build) is the unseal door too."""
+    expired_secret(prod)
+    key = str(prod.keys["prod"])
+    sealed = prod.read(DB)
+    r = prod.run("krm", "--stream", "-i", key, stdin=sealed, cwd=prod.root / "deploy/prod")
+    assert r.returncode == 1 and "expired at" in r.stderr
+    assert "CANARY" not in r.stdout + r.stderr and r.stdout == ""
+    set_policy(prod, "prod", on_expiry="warn")
+    r = prod.ok("krm", "--stream", "-i", key, stdin=sealed, cwd=prod.root / "deploy/prod")
+    assert "pw-CANARY-7f3a9" in r.stdout and "warning: expired at" in r.stderr and "CANARY" not in r.stderr
+    (ok,) = [e for e in audit_lines(prod) if e["event"] == "unseal" and e["result"] == "ok"]
+    assert ok["reason"].startswith("krm; released ")

@@ -262,8 +262,24 @@ def kubectl_read(path: Path | None, stdin: str | None = None, *, home: Path | No
     assert r.returncode == 0, r.stderr
     objs = json_objects(r.stdout)
     for o in objs:
-        o["metadata"].pop("annotations")
+        annotations = o["metadata"]["annotations"]
+        del annotations["sealer.test/read"]
+        if not annotations:
+            del o["metadata"]["annotations"]
     return objs
+
+
+def managed(doc: dict[str, Any], source: str) -> dict[str, Any]:
+    """A Secret as `--format k8s` renders it for the cluster: labelled as managed by sealer and
+    annotated with the repository path it came from. Other kinds as they are."""
+    if doc["kind"] != "Secret":
+        return doc
+    metadata = {
+        **doc["metadata"],
+        "labels": {"app.kubernetes.io/managed-by": "sealer"},
+        "annotations": {"sealer.dev/source": source},
+    }
+    return {**doc, "metadata": metadata}
 
 
 def no_nan(name: str) -> None:
@@ -275,7 +291,7 @@ def no_nan(name: str) -> None:
 
 def test_k8s_output_reads_back_the_same_in_every_reader(repo: Consumers) -> None:
     out = repo.unseal("k8s", "deploy/prod/secret.yaml", "deploy/prod/binary.yaml", "deploy/prod/config.yaml")
-    want = [SECRET, BINARY, CONFIG]
+    want = [managed(SECRET, "deploy/prod/secret.yaml"), managed(BINARY, "deploy/prod/binary.yaml"), CONFIG]
     for read in (pyyaml_all, libyaml_all, ruamel_all):
         assert read(out) == want, read.__name__
     path = repo.root.parent / "k8s.yaml"
@@ -300,7 +316,8 @@ def test_k8s_output_through_kustomize(repo: Consumers, tmp_path: Path) -> None:
     # kyaml takes a mapping key `<<` for a merge key even when it is quoted, and drops it: kustomize's
     # own limitation (the file itself reads right in kubectl, above).
     string_data = {k: v for k, v in KUSTOMIZED["stringData"].items() if k != "<<"}
-    assert kubectl_read(None, stdin=r.stdout, home=tmp_path) == [{**KUSTOMIZED, "stringData": string_data}]
+    want = managed({**KUSTOMIZED, "stringData": string_data}, "deploy/prod/kustomized.yaml")
+    assert kubectl_read(None, stdin=r.stdout, home=tmp_path) == [want]
 
 
 # --- yaml (the file as written, values spliced in) -------------------------------------------------

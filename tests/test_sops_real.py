@@ -255,8 +255,10 @@ def test_sops_encrypts_binary_sealer_imports_a_secret(world: World) -> None:
     # chosen names, bound into the sealed value; and the k8s output kubectl would apply
     world.import_(enc, "deploy/prod/tls2.yaml", "--name", "tls", "--namespace", "shop", "--key", "tls.key")
     out = world.repo.ok("unseal", "deploy/prod/tls2.yaml", "--format", "k8s", "-i", world.prod_key).stdout
-    assert out.startswith(
-        "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: tls\n  namespace: shop\ntype: Opaque\n"
+    assert out.startswith(  # a rendered Secret says it is sealer's and where it came from
+        "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: tls\n  namespace: shop\n"
+        "  labels:\n    app.kubernetes.io/managed-by: sealer\n"
+        "  annotations:\n    sealer.dev/source: deploy/prod/tls2.yaml\ntype: Opaque\n"
     )
     assert base64.b64decode(world.unseal("deploy/prod/tls2.yaml")["data"]["tls.key"]) == BINARY_PLAIN
     # an empty file too

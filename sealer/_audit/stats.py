@@ -80,9 +80,7 @@ class Ages:
             buckets[next(label for bound, label in AGE_BUCKETS if a < bound)] += 1
         if not s:
             return cls(0, None, None, None, None, None, buckets, max_secret_age, over)
-        return cls(
-            len(s), s[0], _rank(s, 0.5), _rank(s, 0.9), s[-1], sum(s) / len(s), buckets, max_secret_age, over
-        )
+        return cls(len(s), s[0], _rank(s, 0.5), _rank(s, 0.9), s[-1], sum(s) / len(s), buckets, max_secret_age, over)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -252,9 +250,7 @@ def audit_stats(
     return AuditStats(os.fspath(log), checked, since, now, len(window), envs, notes)
 
 
-def _rotations(
-    entries: list[LogEntry], since: float | None, now: float, of: Callable[[str | None], EnvStats]
-) -> None:
+def _rotations(entries: list[LogEntry], since: float | None, now: float, of: Callable[[str | None], EnvStats]) -> None:
     """Rotations and retirements in the window, and each retired key's time since the rotate that
     made it retiring (which may be before the window)."""
     retiring: dict[str | None, dict[str, float]] = {}

@@ -34,6 +34,7 @@ COMMANDS = {
     "signers": "guard:signers",
     "controller": "controller:controller",
     "audit": "audit:audit",
+    "krm": "krm:krm",
 }
 
 # The commands resolved for this run, outermost first (click's group records them; so does the
@@ -49,6 +50,8 @@ EVENTS: dict[str, str | None] = {
     "keys revoke-before": "revoke",
     "audit": None,
     "controller": None,
+    "krm": "unseal",  # every item krm opens is an unseal, audited as one
+    "krm install-plugin": "install-plugin",
 }
 
 

@@ -209,12 +209,13 @@ def audit_unseal(files: list[Unsealed], reason: str | None) -> None:
 
     head = git_head(Path.cwd())
     events = [
-        Event("unseal", env=u.env, file=u.source, kids=u.kids, commit=head, reason=_reason(reason, u)) for u in files
+        Event("unseal", env=u.env, file=u.source, kids=u.kids, commit=head, reason=release_reason(reason, u))
+        for u in files
     ]
     audit_release(events, withheld="nothing was unsealed" if reason is None else "the command was not run")
 
 
-def _reason(reason: str | None, u: Unsealed) -> str | None:
+def release_reason(reason: str | None, u: Unsealed) -> str | None:
     """The audit line's reason, noting expired values released (on_expiry: warn, or --no-rules)."""
     if not u.warnings:
         return reason

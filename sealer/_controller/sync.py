@@ -315,7 +315,7 @@ class Controller:
         rules = {env: repo.rules(env) for env in self.s.envs}
         kind, limit = self.s.target.kind, self.s.max_file_bytes
         jobs = (
-            Job(f.rel, blobs.read(by_path[f.rel].oid, limit=limit, name=f.rel), f.env, rules[f.env], kind)
+            Job(f.rel, blobs.read(by_path[f.rel].oid, limit=limit, name=f.rel), f.env, rules[f.env], kind, commit)
             for f in chosen
         )
         return jobs, len(chosen)

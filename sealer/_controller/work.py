@@ -41,6 +41,7 @@ class Job:
     env: str
     rules: EnvRules  # the commit's rules for the environment: plain data, so it pickles to workers
     mode: str  # the target kind: dir, files or cmd
+    commit: str | None = None  # the commit the file is read from: stamped on rendered Secrets
 
 
 @dataclass
@@ -99,7 +100,7 @@ def _process(job: Job, lookup: Lookup) -> Outcome:
     # The commit's rules decide which keys still count (retired ones never do), which values are
     # revoked (not_before) or expired, and whose signatures are required: the same rules as `sealer unseal`.
     unsealed = unseal_file(sf, lookup, rules=job.rules, structured=True, path=job.rel)
-    outputs, notes = render_outputs(unsealed, job.mode, job.rel)
+    outputs, notes = render_outputs(unsealed, job.mode, job.rel, commit=job.commit)
     return Outcome(
         job.rel,
         job.env,
@@ -113,13 +114,16 @@ def _process(job: Job, lookup: Lookup) -> Outcome:
     )
 
 
-def render_outputs(unsealed: Any, mode: str, rel: str) -> tuple[list[tuple[str, bytes]], list[str]]:
-    """The files (or, for cmd:, the manifest stream) one unsealed file contributes to the target."""
+def render_outputs(
+    unsealed: Any, mode: str, rel: str, *, commit: str | None = None
+) -> tuple[list[tuple[str, bytes]], list[str]]:
+    """The files (or, for cmd:, the manifest stream) one unsealed file contributes to the target.
+    Rendered Secrets carry the file's path and `commit` (`_render.stamp`)."""
     from .._render import render
     from .._unseal import Unsealed
 
     if mode == "cmd":
-        stream, skipped = render([unsealed], "k8s")
+        stream, skipped = render([unsealed], "k8s", commit=commit)
         return ([("", stream.encode())] if stream else []), skipped
     outputs: list[tuple[str, bytes]] = []
     notes: list[str] = []
@@ -129,8 +133,8 @@ def render_outputs(unsealed: Any, mode: str, rel: str) -> tuple[list[tuple[str, 
             if not d.is_manifest:
                 values_docs = True
                 continue
-            one = Unsealed(unsealed.source, unsealed.env, "", [d], 0)
-            text, _ = render([one], "k8s")
+            one = Unsealed(unsealed.source, unsealed.env, "", [d], 0, path=unsealed.path)
+            text, _ = render([one], "k8s", commit=commit)
             outputs.append((manifest_name(d.kind, d.content, rel, d.index), text.encode()))
         if values_docs:
             check_rel(rel)
