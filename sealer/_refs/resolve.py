@@ -162,7 +162,7 @@ def resolve(env: str, providers: Sequence[Provided], refs: Sequence[Ref]) -> Env
         elif use.secret.external:
             use.whole.append(r)  # an external Secret's keys are not known: any key resolves
         else:
-            out.missing.append(Missing(r, "key", tuple(k.info.key for k in use.keys)))
+            out.missing.append(Missing(r, "key", tuple(sorted(k.info.key for k in use.keys))))
     out.secrets.sort(key=lambda s: (s.secret.external, s.secret.namespace, s.secret.name))
     return out
 
