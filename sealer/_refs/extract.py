@@ -115,13 +115,14 @@ def provided(doc: Document, file: str, *, lines: bool = True) -> Provided | None
     if not doc.is_secret or not doc.name:
         return None
     infos: dict[str, KeyInfo] = {}
+    names = []
     for section in ("data", "stringData"):
         node = _get(doc.root, section)
         if node is None or node.id != "mapping":
             continue
-        for k, _v in node.value:
-            if k.id == "scalar":
-                infos.setdefault(str(k.value), KeyInfo(str(k.value)))
+        names += [(k.start_mark.index, str(k.value)) for k, _v in node.value if k.id == "scalar"]
+    for _at, name in sorted(names):  # in file order, whichever section comes first
+        infos.setdefault(name, KeyInfo(name))
     for leaf in doc.leaves:
         if leaf.section is None or len(leaf.path) != 2 or not leaf.sealed:
             continue
