@@ -31,6 +31,7 @@ POD_SPEC: dict[str, tuple[str, ...]] = {
 }
 CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 _BOOL = "tag:yaml.org,2002:bool"
+_STR = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
 
 
@@ -114,24 +115,23 @@ def provided(doc: Document, file: str, *, lines: bool = True) -> Provided | None
     """The Secret a document is, with the union of its `data` and `stringData` keys."""
     if not doc.is_secret or not doc.name:
         return None
-    infos: dict[str, KeyInfo] = {}
-    names = []
+    entries = []
     for section in ("data", "stringData"):
         node = _get(doc.root, section)
-        if node is None or node.id != "mapping":
-            continue
-        names += [(k.start_mark.index, str(k.value)) for k, _v in node.value if k.id == "scalar"]
-    for _at, name in sorted(names):  # in file order, whichever section comes first
-        infos.setdefault(name, KeyInfo(name))
-    for leaf in doc.leaves:
-        if leaf.section is None or len(leaf.path) != 2 or not leaf.sealed:
-            continue
-        key = str(leaf.path[1])
-        try:
-            tok = _format.parse_token(leaf.text)
-        except TokenError:
-            continue  # check reports the token; the key is still provided
-        infos[key] = KeyInfo(key, True, tok.kids, tok.sealed_at)
+        if node is not None and node.id == "mapping":
+            entries += [(k.start_mark.index, str(k.value), v) for k, v in node.value if k.id == "scalar"]
+    infos: dict[str, KeyInfo] = {}
+    for _at, name, value in sorted(entries, key=lambda e: e[0]):  # in file order, whichever section first
+        info = infos.get(name) or KeyInfo(name)
+        text = _text(value)
+        if text is not None and value.tag == _STR and _format.is_token(text):
+            try:
+                tok = _format.parse_token(text)
+            except TokenError:
+                pass  # check reports the token; the key is still provided
+            else:
+                info = KeyInfo(name, True, tok.kids, tok.sealed_at)
+        infos[name] = info
     line = doc.root.start_mark.line + 1 if lines else None
     return Provided(namespace_of(doc), doc.name, file, line, tuple(infos.values()))
 
