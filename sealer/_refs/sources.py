@@ -70,12 +70,15 @@ def env_sources(
     env: str,
     loaded: Mapping[str, SealedFile] | None = None,
     *,
-    kubectl: str | None = None,
     use_kubectl: bool = True,
 ) -> EnvSources:
     """Every document environment `env` deploys. `loaded`: files already parsed (by check)."""
     out = EnvSources()
-    files = [f.rel for f in repo.files([env])]
+    try:
+        files = [f.rel for f in repo.files([env])]
+    except SealerError as e:  # a link or an oversized file under its paths: check reports the file
+        out.notes.append(f"{env}: references not resolved: {e}")
+        return out
     cache: dict[str, SealedFile | None] = {}
 
     def parsed(rel: str) -> SealedFile | None:
@@ -90,9 +93,10 @@ def env_sources(
         return cache[rel]
 
     kust = {posixpath.dirname(rel): rel for rel in files if posixpath.basename(rel) in KUSTOMIZATION_NAMES}
+    kust_files = set(kust.values())
     covered: set[str] = set()
     if kust:
-        tool = kubectl or (shutil.which("kubectl") if use_kubectl else None)
+        tool = shutil.which("kubectl") if use_kubectl else None
         if tool is None:
             why = "kubectl is not on PATH" if use_kubectl else "rendering is off"
             out.notes.append(
@@ -107,13 +111,13 @@ def env_sources(
                 docs = _render(repo, tool, root, kust[root], out)
                 if docs is None:
                     continue
-                sources = [f for f in files if any(_under(f, d) for d in closure) and f not in kust.values()]
+                sources = [f for f in files if f not in kust_files and any(_under(f, d) for d in closure)]
                 origins = _Origins(sources, parsed)
                 out.rendered.append(kust[root])
                 covered |= closure
                 out.docs += [Sourced(origins.of(doc) or kust[root], doc, False) for doc in docs]
     for rel in files:
-        if rel in kust.values() or any(_under(rel, d) for d in covered):
+        if rel in kust_files or any(_under(rel, d) for d in covered):
             continue
         sf = parsed(rel)
         if sf is not None:
