@@ -446,6 +446,7 @@ def run_demo(demo: Demo) -> dict[str, int]:
     demo.say(f"{len(events)} events: {', '.join(sorted(set(events)))}")
     demo.expect({"seal", "set", "unseal", "rotate", "reseal", "retire"} <= set(events), "an event is missing")
     demo.expect(NEW_PASSWORD not in log, "a value reached the audit log")
+    run_references(demo)
     return stats
 
 
@@ -529,6 +530,101 @@ def render_with_kustomize(demo: Demo, prod_id: str) -> None:
     )
 
 
+# --- references: what workloads consume (issue 12) -------------------------------------------------
+# A section of its own, after the adoption above: it adds two files to prod and checks what
+# `sealer check` and `sealer refs` say about the references between workloads and Secret keys.
+
+PAYMENTS_SECRET = """\
+# The payments provider's credentials (prod). Fake demo values.
+apiVersion: v1
+kind: Secret
+metadata:
+  name: payments
+  namespace: orders
+stringData:
+  PAYMENTS_API_KEY: demo-payments-key-not-real
+  PAYMENTS_OLD_API_KEY: demo-payments-old-key-not-real   # the key before last year's migration
+"""  # noqa: S105 (fake demo values)
+
+SETTLE_CRONJOB = """\
+# Nightly settlement: a CronJob reading the database and the payments provider's key.
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: settle
+  namespace: orders
+spec:
+  schedule: "0 2 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers:
+            - name: settle
+              image: registry.example.com/settle:2.0.1
+              env:
+                - name: DB_PASSWORD
+                  valueFrom:
+                    secretKeyRef: {name: orders-db, key: DB_PASSWORD}
+                - name: PAYMENTS_API_KEY
+                  valueFrom:
+                    secretKeyRef: {name: payments, key: PAYMENTS_APIKEY}
+"""
+
+
+def run_references(demo: Demo) -> None:
+    """check fails on a reference to a key nobody provides; refs finds the key nobody uses."""
+    demo.step("References resolve before deploy: `sealer check` catches a key nobody provides")
+    demo.say(
+        "A developer adds a nightly CronJob and seals the payments Secret it reads. The CronJob asks for"
+        " PAYMENTS_APIKEY; the Secret has PAYMENTS_API_KEY. Kubernetes would only say so when the job"
+        " first runs, at 2 a.m.; `sealer check` says so in the pull request, without any private key."
+    )
+    (demo.repo / "deploy/prod/payments.yaml").write_text(PAYMENTS_SECRET, encoding="utf-8")
+    demo.run("seal", "deploy/prod/payments.yaml")
+    cronjob = demo.repo / "deploy/prod/settle.yaml"
+    cronjob.write_text(SETTLE_CRONJOB, encoding="utf-8")
+    r = demo.run("check", expect_rc=None)
+    want = (
+        "deploy/prod/settle.yaml: CronJob orders/settle, container settle: env PAYMENTS_API_KEY: Secret"
+        " orders/payments in prod has no key 'PAYMENTS_APIKEY' (its keys: PAYMENTS_API_KEY, PAYMENTS_OLD_API_KEY)"
+    )
+    demo.expect(r.returncode == 1 and r.stdout.splitlines() == [want], "sealer check did not name the missing key")
+    rows = json.loads(demo.run("check", "--output", "json", expect_rc=None, show=False).stdout)["problems"]
+    demo.expect(
+        [(p["code"], p["workload"], p["containers"], p["secret"], p["key"]) for p in rows]
+        == [("missing-key", "CronJob/settle", ["settle"], "payments", "PAYMENTS_APIKEY")],
+        f"sealer check --output json: {rows}",
+    )
+    cronjob.write_text(SETTLE_CRONJOB.replace("key: PAYMENTS_APIKEY", "key: PAYMENTS_API_KEY"), encoding="utf-8")
+    r = demo.run("check")
+    demo.expect("no problems" in r.stderr, "sealer check still fails after the fix")
+    demo.say("(fixed: the reference names the key the Secret has, and the gate passes)")
+
+    demo.step("`sealer refs`: who consumes which key, and which key nobody does")
+    r = demo.run("refs", "--env", "prod")
+    lines = r.stdout.splitlines()
+    at = next((i for i, x in enumerate(lines) if x.startswith("    PAYMENTS_OLD_API_KEY  key ")), None)
+    demo.expect(
+        at is not None and lines[at + 1] == "      unused: no workload consumes it",
+        "sealer refs did not mark PAYMENTS_OLD_API_KEY unused",
+    )
+    demo.expect(
+        any(x.startswith("      <- CronJob orders/settle, container settle: env PAYMENTS_API_KEY") for x in lines),
+        "sealer refs did not show the CronJob consuming PAYMENTS_API_KEY",
+    )
+    (prod,) = json.loads(demo.run("refs", "--env", "prod", "--output", "json", show=False).stdout)
+    unused = [(u["name"], u["key"]) for u in prod["unused"]]
+    demo.expect(unused == [("payments", "PAYMENTS_OLD_API_KEY")], f"unused keys in prod: {unused}")
+    demo.say(
+        "PAYMENTS_OLD_API_KEY is a dormant credential: nothing deployed reads it, so it can be revoked at the"
+        " provider and removed. The same map as a graph for the pull request:"
+    )
+    graph = demo.run("refs", "--env", "prod", "--output", "mermaid").stdout
+    demo.expect(graph.startswith("graph LR\n") and "-->" in graph, "sealer refs --output mermaid gave no graph")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories")
@@ -576,6 +672,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         - kustomize rendered prod through sealer's plugin: Secrets unsealed, names hashed
         - prod's key rotated, every value re-sealed (only tokens changed), the old key retired
         - every command left a line in the hash-chained audit log, and `sealer audit verify` passed
+        - `sealer check` caught a CronJob asking for a key its Secret lacks; `sealer refs` found a dormant key
         demo finished: all {demo.checks if demo else 0} checks passed in {elapsed:.1f} s""")
     )
     return 0

@@ -63,6 +63,8 @@ _API: dict[str, tuple[str, str]] = {
     # guardrails and rotation
     "check": ("_check", "check"),
     "CheckReport": ("_check", "CheckReport"),
+    "refs": ("_refs", "refs"),
+    "EnvRefs": ("_refs", "EnvRefs"),
     "status": ("_status", "status"),
     "make_plan": ("_rotation", "make_plan"),
     "reseal": ("_rotation", "reseal"),
@@ -145,6 +147,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolve
     from ._keys import generate_identity as generate_identity
     from ._keys import parse_identity as parse_identity
     from ._keys import parse_recipient as parse_recipient
+    from ._refs import EnvRefs as EnvRefs
+    from ._refs import refs as refs
     from ._registry import add_key as add_key
     from ._registry import add_signer as add_signer
     from ._registry import generate_key as generate_key

@@ -27,6 +27,7 @@ from ._repository import EnvRules, Repository, is_yaml
 from .errors import ConfigError, SealerError, TokenError
 
 if TYPE_CHECKING:
+    from ._document import SealedFile
     from ._keys import Identity
     from ._registry import Registry
 
@@ -43,13 +44,15 @@ class Problem:
     path: str | None = None
     line: int | None = None
     warning: bool = False  # reported, but does not fail the check (a value expiring soon)
+    extra: dict[str, Any] | None = None  # a reference's workload, containers, Secret and key
 
     def render(self) -> str:
         message = f"warning: {self.message}" if self.warning else self.message
         return f"{self.file}: {self.path}: {message}" if self.path else f"{self.file}: {message}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "path": self.path, "line": self.line, "code": self.code, "message": self.message}
+        out = {"file": self.file, "path": self.path, "line": self.line, "code": self.code, "message": self.message}
+        return {**out, **self.extra} if self.extra else out
 
 
 @dataclass
@@ -59,6 +62,7 @@ class CheckReport:
     unsealed: int | None = None  # values proven to open (with identities), else None
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)  # values expiring soon: said, not failed
+    notes: list[str] = field(default_factory=list)  # what was not seen (kubectl missing), not failures
 
     @property
     def ok(self) -> bool:
@@ -72,6 +76,7 @@ class CheckReport:
             "unsealed": self.unsealed,
             "problems": [p.to_dict() for p in self.problems],
             "warnings": [p.to_dict() for p in self.warnings],
+            "notes": self.notes,
         }
 
 
@@ -105,17 +110,21 @@ def check_text(
     rules: EnvRules | None = None,
     identity_for: Callable[[str], Identity | None] | None = None,
     now: float | None = None,
+    loaded: dict[str, SealedFile] | None = None,
 ) -> tuple[list[Problem], int, int]:
     """Problems of one file of environment `env`; (problems, values, values opened). Warnings
     (`Problem.warning`) are among the problems, in file order.
 
     Without `rules` only what needs no registry is checked: it parses, its `sealer.env` agrees with
-    the path rule, nothing selected is left in plaintext (what `sealer scan` reports)."""
+    the path rule, nothing selected is left in plaintext (what `sealer scan` reports). `loaded`
+    receives the parsed file, for resolving references without a second parse."""
     try:
         sf = load(text, rel, cfg.selector(rel))
         sf.env  # noqa: B018 - raises when documents disagree on their environment
     except SealerError as e:
         return [Problem(rel, "malformed", bare(e))], 0, 0
+    if loaded is not None:
+        loaded[rel] = sf
     if any(d.meta is not None for d in sf.docs) or any(leaf.sealed for _d, leaf in sf.all_leaves()):
         # What the unsealer refuses of a file it opens (aliases expanded past MAX_NODES, a scalar
         # that cannot be read as data), by its own function: the deploy must not be the first to see it.
@@ -286,8 +295,10 @@ def check(
     now: float | None = None,
     progress: Callable[[], None] | None = None,
     files: list[tuple[str, str, Path]] | None = None,
+    refs: bool = True,
 ) -> CheckReport:
-    """Check files (default: every YAML file under every environment's paths)."""
+    """Check files (default: every YAML file under every environment's paths). With `refs`, also
+    that every Secret key a workload of those files references is provided (`sealer._refs`)."""
     now = time.time() if now is None else now
     report = CheckReport(unsealed=0 if identity_for is not None else None)
     if files is None:
@@ -303,6 +314,7 @@ def check(
             if name in envs:
                 report.problems.append(Problem(f"{KEYS_DIR}/{name}.yaml", "registry", bare(e)))
     with_files = {env for env, _rel, _f in files}
+    loaded: dict[str, SealedFile] | None = {} if refs else None
     for name in envs:
         if name in registries:
             rules[name] = env_rules(cfg, name, registries[name])
@@ -315,7 +327,7 @@ def check(
             report.problems.append(Problem(rel, "unreadable", bare(e)))
         else:
             problems, values, opened = check_text(
-                cfg, env, rel, text, rules=rules.get(env), identity_for=identity_for, now=now
+                cfg, env, rel, text, rules=rules.get(env), identity_for=identity_for, now=now, loaded=loaded
             )
             report.problems += [p for p in problems if not p.warning]
             report.warnings += [p for p in problems if p.warning]
@@ -324,7 +336,39 @@ def check(
                 report.unsealed += opened
         if progress is not None:
             progress()
+    if loaded is not None:
+        reference_problems(cfg, sorted(with_files), {rel for _env, rel, _f in files}, loaded, report)
     return report
+
+
+def reference_problems(
+    cfg: Config, envs: Sequence[str], checked: set[str], loaded: dict[str, SealedFile], report: CheckReport
+) -> None:
+    """Each reference of a checked file's workload to a Secret or key its environment does not
+    provide, as a problem; a kustomization that does not render, too; what was not seen, as notes."""
+    from ._refs import env_refs
+
+    repo = Repository(cfg)
+    for env in envs:
+        m = env_refs(repo, env, loaded)
+        for f in m.failures:
+            if f.file in checked:
+                report.problems.append(Problem(f.file, f.code, f.message))
+        for miss in m.problems:
+            r = miss.ref
+            if r.file not in checked:
+                continue
+            extra = {
+                "env": env,
+                "workload": f"{r.kind}/{r.workload}",
+                "namespace": r.namespace,
+                "containers": list(r.containers),
+                "how": r.how,
+                "secret": r.secret,
+                "key": r.key,
+            }
+            report.problems.append(Problem(r.file, miss.code, miss.message(env), line=r.line, extra=extra))
+        report.notes += m.notes
 
 
 def leaks(cfg: Config, rel: str, text: str) -> list[Problem]:

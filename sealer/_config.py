@@ -201,6 +201,9 @@ class Environment:
     name: str
     paths: tuple[str, ...]
     policy: Policy = Policy()
+    # Secrets the environment provides without sealing them (a cert-manager certificate, an
+    # operator's credentials): (namespace, name). `check` resolves references to them by name only.
+    external: tuple[tuple[str, str], ...] = ()
 
     def owns(self, rel_path: str) -> bool:
         return any(compile_glob(p).fullmatch(rel_path) for p in self.paths)
@@ -242,7 +245,7 @@ class Config:
             paths = spec.get("paths", []) if isinstance(spec, dict) else None
             if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
                 raise ConfigError(f"environment {name!r}: 'paths' must be a list of globs", file=str(path))
-            envs[name] = Environment(name, tuple(paths), _policy(spec, name, path))
+            envs[name] = Environment(name, tuple(paths), _policy(spec, name, path), _external(spec, name, path))
         rules = []
         for i, r in enumerate(data.get("rules") or []):
             if not isinstance(r, dict) or not isinstance(r.get("files"), str):
@@ -340,6 +343,29 @@ class Config:
         if env not in self.environments:
             raise UsageError(f"unknown environment {env!r}", hint=f"known: {', '.join(self.environments) or 'none'}")
         return Registry.load(self.root, env)
+
+
+_DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+
+def _external(spec: object, env: str, path: Path) -> tuple[tuple[str, str], ...]:
+    """`external:`: the plain Secrets an environment provides, as `namespace/name` entries."""
+    raw = spec.get("external") if isinstance(spec, dict) else None
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(f"environment {env!r}: 'external' must be a list of NAMESPACE/NAME entries", file=str(path))
+    out: list[tuple[str, str]] = []
+    for i, entry in enumerate(raw):
+        parts = entry.split("/") if isinstance(entry, str) else []
+        if len(parts) != 2 or not all(_DNS_NAME.fullmatch(p) for p in parts):
+            raise ConfigError(
+                f"environment {env!r}: external[{i}] {entry!r} is not NAMESPACE/NAME"
+                " (lowercase letters, digits, '-' and '.', e.g. cert-manager/wildcard-tls)",
+                file=str(path),
+            )
+        out.append((parts[0], parts[1]))
+    return tuple(out)
 
 
 def _policy(spec: object, env: str, path: Path) -> Policy:

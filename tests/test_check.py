@@ -34,7 +34,7 @@ def test_clean_repository_passes(repo: Repo) -> None:
     r = repo.ok("check")
     assert r.stdout == "" and "checked 2 file(s), 6 value(s): no problems" in r.stderr
     data = json.loads(repo.ok("check", "--output", "json").stdout)
-    assert data == {"ok": True, "files": 2, "values": 6, "unsealed": None, "problems": [], "warnings": []}
+    assert data == {"ok": True, "files": 2, "values": 6, "unsealed": None, "problems": [], "warnings": [], "notes": []}
     assert "checking" not in r.stderr  # no progress bar when stderr is not a terminal
 
 

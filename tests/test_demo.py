@@ -40,6 +40,13 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "DB_PASSWORD: demo-rotated-prod-password-2" in out  # unsealed k8s output
     assert "    sealer: error: deploy/prod/db.yaml: sealed to key " in out  # staging cannot open prod
     assert "\n    28\n" in out  # the length of DB_PASSWORD, printed by the child of `sealer exec`
+    # The references section: a missing key caught by check, a dormant key found by refs.
+    assert (
+        "    deploy/prod/settle.yaml: CronJob orders/settle, container settle: env PAYMENTS_API_KEY: Secret"
+        " orders/payments in prod has no key 'PAYMENTS_APIKEY'" in out
+    )
+    assert "        PAYMENTS_OLD_API_KEY  key " in out and "          unused: no workload consumes it\n" in out
+    assert "$ sealer refs --env prod --output mermaid\n    graph LR\n" in out
     assert "demo finished: all" in out and "checks passed" in out
     assert "Traceback" not in out + result.stderr
 

@@ -93,7 +93,15 @@ def test_check_and_scan_do_not_ask_for_plain_manifests(repo: Repo) -> None:
     repo.write("deploy/prod/deployment.yaml", DEPLOYMENT)
     repo.write("deploy/prod/config.yaml", CONFIGMAP)
     repo.write("deploy/prod/all.yaml", DEPLOYMENT + "---\n" + CONFIGMAP)
-    assert check_json(repo) == {"ok": True, "files": 3, "values": 0, "unsealed": None, "problems": [], "warnings": []}
+    assert check_json(repo) == {
+        "ok": True,
+        "files": 3,
+        "values": 0,
+        "unsealed": None,
+        "problems": [],
+        "warnings": [],
+        "notes": [],
+    }
     r = repo.run("scan", "deploy/prod/deployment.yaml")  # before: every scalar "not sealed"
     assert r.returncode == 0, (r.stdout, r.stderr)
 

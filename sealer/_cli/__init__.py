@@ -29,6 +29,7 @@ COMMANDS = {
     "import": "interop:import_",
     "export": "interop:export",
     "check": "guard:check",
+    "refs": "refs:refs",
     "scan": "guard:scan",
     "hook": "guard:hook",
     "signers": "guard:signers",

@@ -27,15 +27,18 @@ from ._common import (
 @click.command(context_settings=CONTEXT)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path, exists=True))
 @identity_option
+@click.option("--no-refs", "no_refs", is_flag=True, help="Do not resolve workloads' references to Secret keys.")
 @output_option
-def check(paths: tuple[Path, ...], identities: tuple[str, ...], output: str) -> None:
+def check(paths: tuple[Path, ...], identities: tuple[str, ...], no_refs: bool, output: str) -> None:
     """Check sealed files for CI; needs no private key. Exits 1 on any problem.
 
     Every YAML file under an environment's paths (or under PATH…) must parse, be sealed for that
     environment, hold no plaintext value, name only the current keys, and meet the policy (secret
-    age, not_before, signatures, expiry). With --identity it also proves that every value unseals.
-    One line per problem: FILE: PATH: problem. Values expiring within the policy's warn_before are
-    listed as warnings (FILE: PATH: warning: …) and do not fail the check.
+    age, not_before, signatures, expiry). Every Secret key a workload there references must be provided by
+    its environment, in its namespace (rendered with kubectl kustomize where a kustomization is).
+    With --identity it also proves that every value unseals. One line per problem: FILE: PATH: problem.
+    Values expiring within the policy's warn_before are listed as warnings (FILE: PATH: warning: …)
+    and do not fail the check.
     """
     from .._check import check as run
     from .._check import plan
@@ -56,6 +59,7 @@ def check(paths: tuple[Path, ...], identities: tuple[str, ...], output: str) -> 
             identity_for=identity_for,
             files=files,
             progress=(lambda: bar.update(1)) if bar is not None else None,
+            refs=not no_refs,
         )
     report.problems = path_problems + report.problems
     if output == "json":
@@ -63,6 +67,8 @@ def check(paths: tuple[Path, ...], identities: tuple[str, ...], output: str) -> 
     else:
         for p in report.problems + report.warnings:
             click.echo(p.render())
+        for n in report.notes:
+            note(f"sealer: note: {n}")
     if report.problems:
         bad = len({p.file for p in report.problems})
         raise SealerError(f"check found {len(report.problems)} problem(s) in {bad} file(s)")
