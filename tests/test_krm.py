@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -140,6 +139,10 @@ class World(Repo):
             "deploy/prod/renamed/kustomization.yaml",
             kustomization("namePrefix: p-", "resources: [db.yaml]", "transformers: [sealer.yaml]"),
         )
+        # the Argo CD plugin's kind of app: plain kustomize (no plugins), sealed files as resources
+        self.write("deploy/prod/argo/db.yaml", self.read("deploy/prod/app/db.yaml"))
+        self.write("deploy/prod/argo/web.yaml", deployment("web", "db"))
+        self.write("deploy/prod/argo/kustomization.yaml", kustomization("resources: [db.yaml, web.yaml]"))
         # a staging Secret copied into a prod kustomization: the directory's path rule refuses it
         self.seal("deploy/staging/db.yaml", secret("db", PLAIN["staging"]))
         self.write("deploy/prod/mixed/db.yaml", self.read("deploy/staging/db.yaml"))
@@ -433,33 +436,6 @@ def test_resource_list_without_sealed_items_comes_back_as_it_came(world: World) 
     assert r.returncode == 0 and r.stdout == text, r.stderr
 
 
-def test_kustomize_enable_exec_runs_the_krm_function(world: World) -> None:
-    """kustomize's own `--enable-exec` (a KRM function run by path); kubectl's embedded kustomize
-    has no such flag (and silently skips exec functions), so this needs a standalone kustomize."""
-    kustomize = shutil.which("kustomize")
-    if kustomize is None:
-        pytest.skip("no standalone kustomize: kubectl kustomize has no --enable-exec")
-    d = world.root / "deploy/prod/exec"
-    d.mkdir(exist_ok=True)
-    (d / "db.yaml").write_text(world.read("deploy/prod/app/db.yaml"))
-    run = d / "sealer-krm"
-    run.write_text(f'#!/bin/sh\nexec {SEALER} krm "$@"\n')
-    run.chmod(0o755)
-    fn = "config.kubernetes.io/function: |\n      exec:\n        path: ./sealer-krm"
-    (d / "fn.yaml").write_text(TRANSFORMER + f"  annotations:\n    {fn}\n")
-    (d / "kustomization.yaml").write_text(kustomization("resources: [db.yaml]", "transformers: [fn.yaml]"))
-    r = subprocess.run(
-        [kustomize, "build", "--enable-alpha-plugins", "--enable-exec", str(d)],
-        capture_output=True,
-        text=True,
-        env=world.engine_env(),
-        timeout=180,
-    )
-    assert r.returncode == 0, r.stderr
-    (s,) = by_kind(docs(r.stdout), "Secret")
-    assert s["stringData"] == {"password": PLAIN["prod"]}
-
-
 # --- the stream: a Helm post-renderer, a pipe after kustomize build ----------------------------------
 
 
@@ -518,21 +494,70 @@ def _argocd_generate(world: World, app: str, **extra: str) -> subprocess.Complet
 
 def test_argocd_plugin_generate_renders_unsealed(world: World) -> None:
     plugin = yaml.safe_load((ROOT / "examples/argocd/plugin.yaml").read_text())
-    assert plugin["spec"]["discover"]["fileName"]
+    assert "discover" not in plugin["spec"]  # applications name it; nothing is rendered by accident
     assert "pipefail" in " ".join(plugin["spec"]["generate"]["args"])
-    r = _argocd_generate(world, "deploy/prod/app")
+    r = _argocd_generate(world, "deploy/prod/argo")
     assert r.returncode == 0, r.stderr
     (s,) = by_kind(docs(r.stdout), "Secret")
     assert s["stringData"] == {"password": PLAIN["prod"]}
-    assert_stamped(s, "deploy/prod/app")
+    assert_stamped(s, "deploy/prod/argo")
     audit = [json.loads(x) for x in (world.home / "audit.log").read_text().splitlines()]
     assert audit[-1]["event"] == "unseal" and audit[-1]["actor"] == "argocd:shop/shop-prod"
 
 
 def test_argocd_plugin_generate_fails_closed(world: World) -> None:
-    r = _argocd_generate(world, "deploy/prod/tampered/transformer")
+    top, text = world.failure_files["tampered"]
+    world.write(f"{top}/argo/db.yaml", text)
+    world.write(f"{top}/argo/kustomization.yaml", kustomization("resources: [db.yaml]"))
+    r = _argocd_generate(world, f"{top}/argo")
     assert r.returncode != 0 and "does not open" in r.stderr
     assert not leaked(r.stdout + r.stderr)
+
+
+REPLACE_INTO_CONFIGMAP = """\
+configMapGenerator:
+- name: leak
+  literals: [pw=x]
+  options: {disableNameSuffixHash: true}
+replacements:
+- source: {kind: Secret, name: db, fieldPath: stringData.password}
+  targets:
+  - select: {kind: ConfigMap, name: leak}
+    fieldPaths: [data.pw]"""
+
+
+@pytest.mark.parametrize(
+    ("app", "lines"),
+    [
+        ("sealer-in-build", ("resources: [../app]",)),  # lists sealer's transformer: plugins are off
+        ("moved", ("resources: [../argo]", "namespace: attacker")),  # the Secret moved: its values refuse
+        ("copied", ("resources: [../argo]", REPLACE_INTO_CONFIGMAP)),  # a token copied into a ConfigMap
+        ("both", ("resources: [../argo]", "namespace: attacker", "namePrefix: x-", REPLACE_INTO_CONFIGMAP)),
+    ],
+)
+def test_argocd_plugin_leaves_no_kustomization_a_way_to_route_plaintext(
+    world: World, app: str, lines: tuple[str, ...]
+) -> None:
+    """Whoever can push a kustomization writes the build, so the plugin unseals only after it
+    (--stream, the last stage): a moved or copied sealed value reaches sealer still sealed."""
+    world.write(f"deploy/prod/{app}/kustomization.yaml", kustomization(*lines))
+    r = _argocd_generate(world, f"deploy/prod/{app}")
+    assert r.returncode != 0, r.stdout
+    assert not leaked(r.stdout + r.stderr)
+
+
+def test_krm_env_comes_from_sealer_env_too(world: World) -> None:
+    """SEALER_ENV reaches the plugins kustomize starts, where no --env can be passed."""
+    r = world.krm("--stream", stdin=world.read("deploy/prod/app/db.yaml"), cwd="deploy/prod/app")
+    assert r.returncode == 0, r.stderr
+    r = world.run(
+        "krm",
+        "--stream",
+        stdin=world.read("deploy/prod/app/db.yaml"),
+        cwd=world.root / "deploy/prod/app",
+        env={"SEALER_IDENTITY_FILE": str(world.identities), "SEALER_ENV": "staging"},
+    )
+    assert r.returncode == 1 and "staging" in r.stderr and not leaked(r.stdout + r.stderr)
 
 
 # --- every rule, at every convention ---------------------------------------------------------------

@@ -41,7 +41,13 @@ class _KrmGroup(AuditedGroup):
     help="kpt's package directory (the DIR of kpt fn eval DIR): take each item's file from kpt's path"
     " annotation, relative to it, so signatures can be checked. Only kpt sets those annotations truthfully.",
 )
-@click.option("--env", "env", metavar="ENV", help="Every sealed item must be this environment's.")
+@click.option(
+    "--env",
+    "env",
+    metavar="ENV",
+    envvar="SEALER_ENV",
+    help="Every sealed item must be this environment's (else $SEALER_ENV, which the plugins kustomize starts inherit).",
+)
 @identity_option
 @click.pass_context
 def krm(ctx: click.Context, stream: bool, package: Path | None, env: str | None, identities: tuple[str, ...]) -> None:
