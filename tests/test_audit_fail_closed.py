@@ -53,6 +53,12 @@ def test_unseal_and_exec_refuse_when_the_log_cannot_be_written(sealed: Repo, kin
     assert_clean_failure(r, "nothing was unsealed")
     assert not out.exists()
 
+    # an export hands the values to other keys: the same release, the same refusal
+    age = next(line.split()[-1] for line in sealed.read("keys/staging.yaml").splitlines() if "recipient:" in line)
+    r = sealed.run("export", "sops", "deploy/prod/db.yaml", "--age", age, "-i", key, env=env)
+    assert_clean_failure(r, "nothing was exported")
+    assert r.stdout == ""
+
     marker = sealed.tmp / "ran"
     r = sealed.run("exec", "deploy/prod/db.yaml", "-i", key, "--", "/bin/sh", "-c", f"echo ran > {marker}", env=env)
     assert_clean_failure(r, log, "the command was not run", "SEALER_AUDIT=best-effort")

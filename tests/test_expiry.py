@@ -463,3 +463,19 @@ def test_krm_stream_refuses_an_expired_value_and_warns_under_on_expiry_warn(prod
     assert "pw-CANARY-7f3a9" in r.stdout and "warning: expired at" in r.stderr and "CANARY" not in r.stderr
     (ok,) = [e for e in audit_lines(prod) if e["event"] == "unseal" and e["result"] == "ok"]
     assert ok["reason"].startswith("krm; released ")
+
+
+def test_export_is_audited_as_a_release_and_says_which_expired_values_it_hands_on(prod: Repo) -> None:
+    """An export hands the plaintext to other keys: like unseal, its audit line comes first (a log that
+    cannot be written exports nothing), and under on_expiry: warn the expired values are said."""
+    import yaml
+
+    set_policy(prod, "prod", on_expiry="warn")
+    expired_secret(prod)
+    key = str(prod.keys["prod"])
+    age = yaml.safe_load(prod.read("keys/staging.yaml"))["keys"][0]["recipient"]
+    r = prod.ok("export", "sops", DB, "--age", age, "-i", key)
+    assert "sops:" in r.stdout and "CANARY" not in r.stdout + r.stderr
+    assert "warning: expired at" in r.stderr
+    (line,) = [e for e in audit_lines(prod) if e["event"] == "unseal"]
+    assert line["result"] == "ok" and line["reason"].startswith("export sops; released ")

@@ -202,9 +202,10 @@ def unseal(
     write_output(text, out, mode=0o600)  # plaintext: never readable by others
 
 
-def audit_unseal(files: list[Unsealed], reason: str | None) -> None:
+def audit_unseal(files: list[Unsealed], reason: str | None, *, withheld: str | None = None) -> None:
     """One audit line per unsealed file, written in one append before any plaintext leaves (it is
-    called before rendering, writing or exec): a log that cannot be written stops the command."""
+    called before rendering, writing, exporting or exec): a log that cannot be written stops the
+    command. Expired values released with a warning (`u.warnings`) are noted in the line."""
     from .._audit import Event, git_head
 
     head = git_head(Path.cwd())
@@ -212,7 +213,9 @@ def audit_unseal(files: list[Unsealed], reason: str | None) -> None:
         Event("unseal", env=u.env, file=u.source, kids=u.kids, commit=head, reason=release_reason(reason, u))
         for u in files
     ]
-    audit_release(events, withheld="nothing was unsealed" if reason is None else "the command was not run")
+    if withheld is None:
+        withheld = "nothing was unsealed" if reason is None else "the command was not run"
+    audit_release(events, withheld=withheld)
 
 
 def release_reason(reason: str | None, u: Unsealed) -> str | None:

@@ -8,11 +8,14 @@ seal/unseal. Plaintext exists only in memory between the two halves; output goes
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ._common import CONTEXT, AuditedGroup, F, identity_option, repo_config, write_output
+from ._common import CONTEXT, AuditedGroup, F, identity_option, note, repo_config, write_output
+
+if TYPE_CHECKING:
+    from .._unseal import Unsealed
 
 
 @click.group(name="import", cls=AuditedGroup, context_settings=CONTEXT)
@@ -122,6 +125,7 @@ def export_sealedsecret(
 
     key = ss.load_certificate(read_text(cert).encode(), source=str(cert))  # fail fast, before unsealing
     (unsealed,), _notes = unseal_paths([file], find_identities(identities).for_kid, env=env)
+    _released(unsealed, "export sealedsecret")
     sealed_doc = {d.index: d for d in load(read_text(file), str(file)).docs}
     parts = []
     for ud in unsealed.docs:
@@ -216,6 +220,7 @@ def export_sops(
 
     names = [r.strip() for group in recipients for r in group.split(",") if r.strip()]
     (unsealed,), _notes = unseal_paths([file], find_identities(identities).for_kid, env=env)
+    _released(unsealed, "export sops")
     fmt = output_type or ("json" if out is not None and out.suffix == ".json" else "yaml")
     rule = (
         {"encrypted_regex": encrypted_regex}
@@ -224,3 +229,13 @@ def export_sops(
     )
     options: dict[str, Any] = {"fmt": fmt, "source": str(file), **rule}
     write_output(sops.write_text(unsealed.text, names, **options).decode(), out)
+
+
+def _released(unsealed: Unsealed, reason: str) -> None:
+    """An export hands the plaintext to other keys: audited as an unseal before anything is written,
+    with the expired values it releases under on_expiry: warn said on stderr, as unseal says them."""
+    from .direct import audit_unseal
+
+    audit_unseal([unsealed], reason, withheld="nothing was exported")
+    for w in unsealed.warnings:
+        note(w)
