@@ -479,3 +479,21 @@ def test_export_is_audited_as_a_release_and_says_which_expired_values_it_hands_o
     assert "warning: expired at" in r.stderr
     (line,) = [e for e in audit_lines(prod) if e["event"] == "unseal"]
     assert line["result"] == "ok" and line["reason"].startswith("export sops; released ")
+
+
+def test_check_catches_a_value_that_outlives_max_lifetime_however_it_was_sealed(prod: Repo) -> None:
+    """max_lifetime is applied when sealing, but a file sealed without it (before the policy, or with
+    a .sealer.yaml edited on a laptop) must not pass the gate."""
+    prod.seal(DB, SECRET)  # no expiry
+    prod.write("deploy/prod/long.yaml", ONE.replace("name: db", "name: long"))
+    prod.ok("seal", "deploy/prod/long.yaml", "--expires", "3650d")
+    prod.write("deploy/prod/short.yaml", ONE.replace("name: db", "name: short"))
+    prod.ok("seal", "deploy/prod/short.yaml", "--expires", "7d")
+    set_policy(prod, "prod", max_lifetime="30d")
+    r = prod.run("check", "--output", "json")
+    assert r.returncode == 1
+    found = {(p["file"], p["code"]) for p in json.loads(r.stdout)["problems"]}
+    assert (DB, "lifetime") in found and ("deploy/prod/long.yaml", "lifetime") in found
+    assert not any(f == "deploy/prod/short.yaml" for f, _ in found)
+    line = next(x for x in prod.run("check").stdout.splitlines() if "long.yaml" in x)
+    assert "lives 3650d, longer than prod's max_lifetime (30d)" in line
