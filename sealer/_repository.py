@@ -365,16 +365,16 @@ class EnvRules:
             )
         if self.expired(tok, now) and policy.on_expiry == "refuse":
             out.append(("expired", f"{expiry_note(tok, now)}: refused at deploy, set a new value with a new expiry"))
-        limit = policy.max_lifetime
-        if limit is not None and (tok.expires_at is None or tok.expires_at - tok.sealed_at > limit):
+        lifetime = policy.max_lifetime
+        if lifetime is not None and (tok.expires_at is None or tok.expires_at - tok.sealed_at > lifetime):
             # The sealing client applies max_lifetime; a file sealed without it (an older sealer, a
             # .sealer.yaml edited locally, a value from before the policy) is caught here, the gate.
             lives = "has no expiry" if tok.expires_at is None else f"lives {span(tok.expires_at - tok.sealed_at)}"
             out.append(
                 (
                     "lifetime",
-                    f"{lives}, longer than {self.name}'s max_lifetime ({span(limit)}): set it again"
-                    f" (sealer set … --expires {span(limit)} or less)",
+                    f"{lives}, longer than {self.name}'s max_lifetime ({span(lifetime)}): set it again"
+                    f" (sealer set … --expires {span(lifetime)} or less)",
                 )
             )
         return out

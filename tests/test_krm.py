@@ -624,3 +624,21 @@ def test_no_plaintext_without_its_audit_line(world: World, tmp_path: Path, conve
         assert yaml.safe_load(r.stdout)["results"][0]["severity"] == "error"
     else:
         assert r.stdout == ""
+
+
+def test_install_plugin_refuses_a_home_that_leads_elsewhere_or_others_can_write(tmp_path: Path) -> None:
+    """kustomize runs what lies under the plugin home: a link out of it, or a directory another user
+    may write, would let someone else choose what runs with the key."""
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    (home / "sealer.dev").symlink_to(elsewhere)
+    r = subprocess.run([SEALER, "krm", "install-plugin", "--dir", str(home)], capture_output=True, text=True)
+    assert_clean_failure(r, "symbolic link")
+    assert list(elsewhere.iterdir()) == []
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    r = subprocess.run([SEALER, "krm", "install-plugin", "--dir", str(shared)], capture_output=True, text=True)
+    assert_clean_failure(r, "writable by other users")
+    assert list(shared.iterdir()) == []

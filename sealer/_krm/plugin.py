@@ -112,6 +112,7 @@ def install_plugin(home: Path, executable: str, *, force: bool = False) -> list[
 
     targets = [shim_path(home, kind) for kind in KINDS]
     for path in targets:
+        _refuse_unsafe_dirs(home, path.parent)
         if (path.exists() or path.is_symlink()) and not force:
             try:
                 mine = SHIM_MARKER in path.read_text(errors="replace")
@@ -130,3 +131,25 @@ def install_plugin(home: Path, executable: str, *, force: bool = False) -> list[
             path.unlink()
         atomic_write(path, text, mode=0o755)
     return targets
+
+
+def _refuse_unsafe_dirs(home: Path, top: Path) -> None:
+    """kustomize runs what lies under the plugin home: its directories must not lead elsewhere (a
+    link), nor be writable by others than their owner (another user could swap the shim)."""
+    import os
+    import stat
+
+    rel = top.relative_to(home).parts
+    for d in [home, *(home.joinpath(*rel[:i]) for i in range(1, len(rel) + 1))]:
+        if d != home and d.is_symlink():
+            raise Refused("is a symbolic link; a plugin directory must be a real directory", file=str(d))
+        try:
+            st = d.lstat() if d != home else d.stat()
+        except FileNotFoundError:
+            continue
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) or st.st_uid not in (os.getuid(), 0):
+            raise Refused(
+                "is writable by other users, or owned by one: another user could replace the plugin",
+                file=str(d),
+                hint="choose a plugin home of your own (--dir), or chmod go-w it",
+            )
