@@ -228,7 +228,7 @@ def bench_import_cost(ws: Workspace) -> list[Row]:
 
 
 # A fresh interpreter doing what `sealer unseal FILE --format k8s -i KEY` does (the library calls of
-# `sealer/_cli/unseal.py`: find_identities, unseal_paths, the audit line, render, write), clocking
+# `sealer/_cli/direct.py`: find_identities, unseal_paths, the audit line, render, write), clocking
 # each phase. If those calls change, the rows say so (not a crash): update this to match.
 _PHASES = """
 import time
