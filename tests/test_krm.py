@@ -642,3 +642,13 @@ def test_install_plugin_refuses_a_home_that_leads_elsewhere_or_others_can_write(
     r = subprocess.run([SEALER, "krm", "install-plugin", "--dir", str(shared)], capture_output=True, text=True)
     assert_clean_failure(r, "writable by other users")
     assert list(shared.iterdir()) == []
+
+
+def test_a_failed_items_audit_line_takes_no_environment_from_its_name(world: World) -> None:
+    """A krm failure names the item by a label built from metadata.name; a name like `x/../../staging/y`
+    must not turn that label into a path whose rule files the failure under another environment."""
+    text = world.read("deploy/prod/app/db.yaml").replace("name: db", 'name: "x/../../../../staging/y"')
+    r = world.krm("--stream", stdin=text, cwd="deploy/prod/app")
+    assert r.returncode == 1 and not leaked(r.stdout + r.stderr)
+    last = json.loads((world.home / "audit.log").read_text().splitlines()[-1])
+    assert last["result"] == "fail" and last.get("env") != "staging"

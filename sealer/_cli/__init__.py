@@ -122,8 +122,8 @@ def _env_of(file: str | None) -> str | None:
     """The environment whose path rule covers a failing file, for its audit line (`sealer audit
     stats` counts failures per environment); None when there is no such file, repository or rule.
     Looking it up must never replace the error being reported, so any failure here is None."""
-    if not file or not Path(file).is_file():  # a label such as krm's "stdin document 0 (…)" is not a path
-        return None
+    if not file or os.path.normpath(file) != file or not Path(file).parent.is_dir():
+        return None  # a label built from a document's name (krm's "stdin document 0 (…)") is no path
     try:
         from .._config import load_config
 
