@@ -160,6 +160,23 @@ class SealedFile:
 
 def load(text: str, source: str, selector: Selector | None = None) -> SealedFile:
     """Parse `text` and select the values to seal. Errors name `source` and the line."""
+    docs = []
+    for i, root in enumerate(compose_nodes(text, source)):
+        if root is None or (root.id == "scalar" and root.tag == _NULL):
+            continue
+        if root.id != "mapping":
+            raise InputError(
+                f"document {i} is not a mapping",
+                file=source,
+                hint="sealer seals YAML documents whose top level is a mapping",
+            )
+        docs.append(_document(i, root, source, selector))
+    return SealedFile(source, text, docs)
+
+
+def compose_nodes(text: str, source: str) -> list[Any]:
+    """The node tree of each YAML 1.2 document of `text`: the one reading of YAML that every door
+    shares (sealed files, and krm's ResourceList). Errors are one line naming `source`."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
@@ -184,18 +201,7 @@ def load(text: str, source: str, selector: Selector | None = None) -> SealedFile
         raise InputError("YAML nested too deeply", file=source) from None
     except (ValueError, OverflowError):  # e.g. a \U escape beyond U+10FFFF, which ruamel does not catch
         raise InputError("malformed YAML: an escape sequence names no Unicode character", file=source) from None
-    docs = []
-    for i, root in enumerate(nodes):
-        if root is None or (root.id == "scalar" and root.tag == _NULL):
-            continue
-        if root.id != "mapping":
-            raise InputError(
-                f"document {i} is not a mapping",
-                file=source,
-                hint="sealer seals YAML documents whose top level is a mapping",
-            )
-        docs.append(_document(i, root, source, selector))
-    return SealedFile(source, text, docs)
+    return nodes
 
 
 def _document(index: int, root: Any, source: str, selector: Selector | None) -> Document:

@@ -88,18 +88,11 @@ class ResourceList:
 def read_resource_list(text: str) -> ResourceList:
     """Take a ResourceList apart. Refuses anything else: a function that read a stream as a list,
     or the other way round, would hand items on unopened."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    from .._document.compose import compose_nodes
 
     where = "the ResourceList on stdin"
-    try:
-        root = YAML(typ="safe", pure=True).compose(text)
-    except YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InputError(f"malformed YAML{at}", file=where) from None
-    except (RecursionError, ValueError, OverflowError):
-        raise InputError("malformed YAML", file=where) from None
+    roots = compose_nodes(text, where)
+    root = roots[0] if len(roots) == 1 else None
     if root is None or root.id != "mapping":
         raise InputError(
             "is not a ResourceList",
@@ -127,6 +120,8 @@ def read_resource_list(text: str) -> ResourceList:
     config_node = fields.get("functionConfig")
     config_text = config = None
     if config_node is not None and config_node.id == "mapping":
+        from ruamel.yaml import YAML
+
         config_text = span(text, config_node, "the functionConfig")
         config = YAML(typ="safe", pure=True).load(config_text)
     return ResourceList(api, items, config_text, config)
