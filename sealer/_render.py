@@ -111,6 +111,7 @@ def stamp(content: Any, *, source: str, commit: str | None = None) -> Any:
     labels = {**labels}
     labels.setdefault(MANAGED_BY, "sealer")
     annotations = {**annotations, SOURCE: source}
+    annotations.pop(COMMIT, None)  # only the controller knows the commit; a document cannot claim one
     if commit is not None:
         annotations[COMMIT] = commit
     return {**content, "metadata": {**md, "labels": labels, "annotations": annotations}}

@@ -652,3 +652,22 @@ def test_a_failed_items_audit_line_takes_no_environment_from_its_name(world: Wor
     assert r.returncode == 1 and not leaked(r.stdout + r.stderr)
     last = json.loads((world.home / "audit.log").read_text().splitlines()[-1])
     assert last["result"] == "fail" and last.get("env") != "staging"
+
+
+def test_a_document_cannot_claim_its_source_or_commit(world: World) -> None:
+    """sealer.dev/source and sealer.dev/commit say where a Secret came from: sealer writes them, so a
+    sealed document that carries its own (anyone with the public key can write one) is overruled."""
+    forged = world.read("deploy/prod/app/db.yaml").replace(
+        "  namespace: shop\n",
+        '  namespace: shop\n  annotations:\n    sealer.dev/source: "deploy/staging/x.yaml"\n'
+        '    sealer.dev/commit: "0000000000000000000000000000000000000000"\n',
+        1,
+    )
+    world.write("deploy/prod/forged/db.yaml", forged)
+    out = world.ok("unseal", "deploy/prod/forged/db.yaml", "--format", "k8s", "-i", str(world.keys["prod"])).stdout
+    r = world.krm("--stream", stdin=forged, cwd="deploy/prod/forged")
+    assert r.returncode == 0, r.stderr
+    for text, source in ((out, "deploy/prod/forged/db.yaml"), (r.stdout, "deploy/prod/forged")):
+        (s,) = docs(text)
+        assert s["metadata"]["annotations"]["sealer.dev/source"] == source
+        assert "sealer.dev/commit" not in s["metadata"]["annotations"]
